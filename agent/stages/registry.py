@@ -1,0 +1,123 @@
+"""Which stage a `pipeline_stages` item names, its validation, and building stage objects from it.
+
+Promtail's stage items are one-key mappings (``- regex: {expression: ...}``). `validate_stages` checks the
+key names a known stage (suggesting the closest name for a typo), validates the body against that stage's
+`Config` model, recurses into nested stage lists (`match.stages`), and reports every problem with its YAML
+path. `build_stages` turns the validated specs into stage objects once, at startup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent.config.problems import problems_from, suggest
+from agent.errors import ConfigProblem
+from agent.stages.base import Stage, StageContext
+
+# One module per family (see the package docstring). Each module's stage classes carry `name` and `Config`.
+_FAMILIES = (
+    "parse",
+    "labels",
+    "rewrite",
+    "timestamp",
+    "filter",
+    "route",
+    "multiline",
+    "metrics",
+    "geoip",
+)
+
+
+@dataclass
+class StageSpec:
+    """A validated stage item: its name, config model instance, YAML path and nested stage specs."""
+
+    name: str
+    config: Any
+    path: str
+    children: list[StageSpec] = field(default_factory=list)
+
+
+def stage_classes() -> dict[str, type[Any]]:
+    """Map each stage name to its class, collected from the family modules."""
+    found: dict[str, type[Any]] = {}
+    for family in _FAMILIES:
+        try:
+            module = importlib.import_module(f"agent.stages.{family}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"agent.stages.{family}":
+                continue  # family not written yet
+            raise
+        for value in vars(module).values():
+            name = getattr(value, "name", None)
+            if isinstance(value, type) and isinstance(name, str) and hasattr(value, "Config"):
+                found[name] = value
+    return found
+
+
+_CLASSES: dict[str, type[Any]] | None = None
+
+
+def _classes() -> dict[str, type[Any]]:
+    global _CLASSES  # a cache of an immutable import-time table, not state
+    if _CLASSES is None:
+        _CLASSES = stage_classes()
+    return _CLASSES
+
+
+def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[ConfigProblem]]:
+    """Validate a raw `pipeline_stages` list found at YAML `path`; return the specs and every problem."""
+    if raw is None:
+        return [], []
+    if not isinstance(raw, list):
+        return [], [ConfigProblem(path, f"expected a list of stages, got {type(raw).__name__}")]
+    classes = _classes()
+    specs: list[StageSpec] = []
+    problems: list[ConfigProblem] = []
+    for index, item in enumerate(raw):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            keys = ", ".join(map(str, item)) if isinstance(item, dict) else type(item).__name__
+            problems.append(
+                ConfigProblem(item_path, f"a stage is a mapping with exactly one key (the stage name), got: {keys}")
+            )
+            continue
+        ((name, body),) = item.items()
+        stage_path = f"{item_path}.{name}"
+        cls = classes.get(str(name))
+        if cls is None:
+            problems.append(ConfigProblem(stage_path, f"unknown stage {name!r}{suggest(str(name), classes)}"))
+            continue
+        if body is None:
+            body = {}
+        model: type[BaseModel] = cls.Config
+        try:
+            config = model.model_validate(body)
+        except ValidationError as exc:
+            problems.extend(problems_from(exc, model, stage_path))
+            continue
+        spec = StageSpec(str(name), config, stage_path)
+        nested_field = getattr(cls, "nested_stages_field", None)
+        if nested_field:
+            children, child_problems = validate_stages(getattr(config, nested_field), f"{stage_path}.{nested_field}")
+            spec.children = children
+            problems.extend(child_problems)
+        specs.append(spec)
+    return specs, problems
+
+
+def build_stages(specs: list[StageSpec], context: StageContext) -> list[Stage]:
+    """Instantiate validated stage specs (and their nested stages) for one pipeline."""
+    classes = _classes()
+    stages: list[Stage] = []
+    for spec in specs:
+        cls = classes[spec.name]
+        if getattr(cls, "nested_stages_field", None):
+            stages.append(cls(spec.config, context, build_stages(spec.children, context)))
+        else:
+            stages.append(cls(spec.config, context))
+    return stages
