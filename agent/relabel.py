@@ -76,13 +76,17 @@ class RelabelConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _required_fields(self) -> RelabelConfig:
-        if self.action in ("replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal"):
-            if not self.target_label:
-                raise ValueError(f"relabel action {self.action!r} needs a target_label")
+        if (
+            self.action in ("replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal")
+            and not self.target_label
+        ):
+            raise ValueError(f"relabel action {self.action!r} needs a target_label")
         if self.action == "hashmod" and self.modulus <= 0:
             raise ValueError("relabel action 'hashmod' needs a positive modulus")
         if self.action in ("labeldrop", "labelkeep") and (self.source_labels or self.target_label):
-            raise ValueError(f"relabel action {self.action!r} takes only regex, not source_labels/target_label")
+            raise ValueError(
+                f"relabel action {self.action!r} takes only regex, not source_labels/target_label"
+            )
         return self
 
 

@@ -50,7 +50,10 @@ UNSUPPORTED_TARGETS = (
 def _stringify_labels(value: object) -> object:
     # Go's YAML decoder turns scalar label values (ports, versions, booleans) into strings; so do we.
     if isinstance(value, dict):
-        return {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        return {
+            k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in value.items()
+        }
     return value
 
 

@@ -14,7 +14,9 @@ from agent.errors import ConfigProblem
 
 # Keys that real configs misplace, with the fix. Checked before generic suggestions.
 _HINTS = {
-    "entry_parser": "entry_parser was removed in Promtail 2.0; use pipeline_stages (e.g. `- docker: {}` or `- cri: {}`)",
+    "entry_parser": (
+        "entry_parser was removed in Promtail 2.0; use pipeline_stages (e.g. `- docker: {}` or `- cri: {}`)"
+    ),
     "pipeline_stages": "pipeline_stages belongs inside a scrape config (scrape_configs[N].pipeline_stages)",
     "relabel_configs": "relabel_configs belongs to the scrape config itself, next to the target, not inside it",
 }
@@ -91,7 +93,9 @@ def problems_from(error: ValidationError, model: type[BaseModel], prefix: str = 
             message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         else:
             got = item.get("input")
-            message = f"{item['msg'].lower()}, got {got!r}" if not isinstance(got, dict | list) else item["msg"]
+            message = (
+                f"{item['msg'].lower()}, got {got!r}" if not isinstance(got, dict | list) else item["msg"]
+            )
         problems.append(ConfigProblem(path, message))
     return _dedupe(problems)
 

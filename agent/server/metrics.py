@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 # Promtail exposes no `_created` series; dashboards that sum by name would double count them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -24,22 +24,19 @@ class Metrics:
         self.read_bytes = Counter("promtail_read_bytes", "Number of bytes read.", ["path"], registry=r)
         self.read_lines = Counter("promtail_read_lines", "Number of lines read.", ["path"], registry=r)
         self.file_bytes = Gauge("promtail_file_bytes_total", "Number of bytes total.", ["path"], registry=r)
-        self.files_active = Gauge(
-            "promtail_files_active_total", "Number of active files.", registry=r
-        )
+        self.files_active = Gauge("promtail_files_active_total", "Number of active files.", registry=r)
         # -- Promtail-compatible: clients
         self.sent_entries = Counter(
             "promtail_sent_entries", "Number of log entries sent to the ingester.", ["host"], registry=r
         )
-        self.sent_bytes = Counter(
-            "promtail_sent_bytes", "Number of bytes sent.", ["host"], registry=r
-        )
+        self.sent_bytes = Counter("promtail_sent_bytes", "Number of bytes sent.", ["host"], registry=r)
         self.encoded_bytes = Counter(
             "promtail_encoded_bytes", "Number of bytes encoded and ready to send.", ["host"], registry=r
         )
         self.dropped_entries = Counter(
             "promtail_dropped_entries",
-            "Number of log entries dropped because they failed to be sent, were too long, or a stage dropped them.",
+            "Number of log entries dropped because they failed to be sent, were too long, or a stage dropped "
+            "them.",
             ["host", "reason", "tenant"],
             registry=r,
         )
@@ -56,7 +53,9 @@ class Metrics:
             registry=r,
         )
         self.batch_retries = Counter(
-            "promtail_batch_retries", "Number of times batches have had to be retried.", ["host", "tenant"],
+            "promtail_batch_retries",
+            "Number of times batches have had to be retried.",
+            ["host", "tenant"],
             registry=r,
         )
         self.mutated_entries = Counter(
@@ -72,12 +71,16 @@ class Metrics:
             registry=r,
         )
         self.stream_lag = Gauge(
-            "promtail_stream_lag_seconds", "Difference between current time and last batch timestamp.",
-            ["host"], registry=r,
+            "promtail_stream_lag_seconds",
+            "Difference between current time and last batch timestamp.",
+            ["host"],
+            registry=r,
         )
         self.stage_dropped = Counter(
-            "logentry_dropped_lines", "A count of all log lines dropped as a result of a pipeline stage.",
-            ["reason"], registry=r,
+            "logentry_dropped_lines",
+            "A count of all log lines dropped as a result of a pipeline stage.",
+            ["reason"],
+            registry=r,
         )
         # -- The agent's own
         self.ack_latency = Histogram(
@@ -97,8 +100,10 @@ class Metrics:
             registry=r,
         )
         self.errors = Counter(
-            "agent_errors", "Errors the agent handled and kept going, by component and reason.",
-            ["component", "reason"], registry=r,
+            "agent_errors",
+            "Errors the agent handled and kept going, by component and reason.",
+            ["component", "reason"],
+            registry=r,
         )
         self.non_standard_responses = Counter(
             "agent_push_unexpected_success",
@@ -107,7 +112,9 @@ class Metrics:
             registry=r,
         )
         self.client_up = Gauge(
-            "agent_client_up", "1 when the client's last push succeeded, 0 while it is failing.", ["host"],
+            "agent_client_up",
+            "1 when the client's last push succeeded, 0 while it is failing.",
+            ["host"],
             registry=r,
         )
         self.positions_saved = Counter(

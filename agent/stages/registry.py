@@ -83,7 +83,9 @@ def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[Confi
         if not isinstance(item, dict) or len(item) != 1:
             keys = ", ".join(map(str, item)) if isinstance(item, dict) else type(item).__name__
             problems.append(
-                ConfigProblem(item_path, f"a stage is a mapping with exactly one key (the stage name), got: {keys}")
+                ConfigProblem(
+                    item_path, f"a stage is a mapping with exactly one key (the stage name), got: {keys}"
+                )
             )
             continue
         ((name, body),) = item.items()
@@ -103,7 +105,9 @@ def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[Confi
         spec = StageSpec(str(name), config, stage_path)
         nested_field = getattr(cls, "nested_stages_field", None)
         if nested_field:
-            children, child_problems = validate_stages(getattr(config, nested_field), f"{stage_path}.{nested_field}")
+            children, child_problems = validate_stages(
+                getattr(config, nested_field), f"{stage_path}.{nested_field}"
+            )
             spec.children = children
             problems.extend(child_problems)
         specs.append(spec)

@@ -1,0 +1,90 @@
+"""The command line: flags, config loading, exit codes. The only module that calls `sys.exit`.
+
+Exit codes: 0 success; 1 the config or the environment is unusable (every problem is printed, each with
+its YAML path); 2 the command line itself is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from agent.errors import AgentError, ConfigError
+from agent.flags import Flags, UsageError, parse_flags, usage
+from agent.server.health import agent_version
+
+log = logging.getLogger("agent")
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(sys.argv[1:] if argv is None else argv))
+
+
+def run(argv: list[str]) -> int:
+    """Run the agent as the command line asks; return the exit code."""
+    try:
+        flags = parse_flags(argv)
+    except UsageError as exc:
+        print(f"{exc}\n\n{usage()}", file=sys.stderr)
+        return 2
+    if flags.help:
+        print(usage())
+        return 0
+    if flags.version:
+        print(f"agent, version {agent_version()} (Promtail-compatible log shipper for Loki)")
+        return 0
+    if flags.args:
+        print(f"unknown command {flags.args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    if flags.inspect and not flags.dry_run:
+        print("-inspect works with -dry-run: add -dry-run", file=sys.stderr)
+        return 2
+    return _run_agent(flags)
+
+
+def _run_agent(flags: Flags) -> int:
+    from agent.config.loader import Overrides, load_config, render_config
+    from agent.logs import setup_logging
+
+    try:
+        setup_logging(flags.log_level or "info", flags.log_format or "logfmt")
+    except ValueError as exc:
+        print(f"-log.level/-log.format: {exc}", file=sys.stderr)
+        return 2
+    overrides = Overrides(
+        client_url=flags.client_url,
+        client_tenant_id=flags.client_tenant_id,
+        client_external_labels=flags.client_external_labels,
+        positions_file=flags.positions_file,
+        http_listen_port=flags.server_http_listen_port,
+        log_level=flags.log_level,
+    )
+    try:
+        loaded = load_config(flags.config_file, expand_env=flags.config_expand_env, overrides=overrides)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    if not flags.log_level and loaded.config.server.log_level != "info":
+        setup_logging(loaded.config.server.log_level, flags.log_format or loaded.config.server.log_format)
+    for warning in loaded.warnings:
+        log.warning("Config: %s", warning)
+    if flags.print_config_stderr:
+        print(render_config(loaded.config), file=sys.stderr)
+    if flags.check_syntax:
+        print(f"Valid config file! No syntax issues found. ({loaded.source})")
+        return 0
+    from agent.app import Agent, RunOptions
+
+    options = RunOptions(dry_run=flags.dry_run, stdin=flags.stdin, inspect=flags.inspect)
+    try:
+        agent = Agent(loaded, options)
+        return asyncio.run(agent.run())
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except AgentError as exc:
+        log.error("Cannot run: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
