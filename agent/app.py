@@ -175,7 +175,7 @@ class Agent:
         self._build_sources()
         for index, client in enumerate(self.clients):
             self.health.register_client(f"client-{index}", client)
-        self.health.set_config_loaded(self.loaded.source, self.loaded.warnings)
+        self.health.set_config_loaded(self.loaded.source, [str(w) for w in self.loaded.warnings])
         if not self.config.server.disable and not self.options.stdin:
             self.http = HttpServer(self.config.server, self.metrics, self.health)
             try:

@@ -33,7 +33,7 @@ Action = Literal[
 ]
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_EXPAND = re.compile(r"\$(?:(\$)|\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]+))")
+_EXPAND = re.compile(r"\$(?:(\$)|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")  # `${}` is not a reference: Go keeps it
 
 
 class RelabelConfig(ConfigModel):
@@ -97,7 +97,7 @@ def expand(template: str, match: re.Match[str]) -> str:
         if m.group(1):
             return "$"
         name = m.group(2) if m.group(2) is not None else m.group(3)
-        if name.isdigit():
+        if name.isdigit() and (name == "0" or not name.startswith("0")):  # Go reads `$01` as a group *named* 01
             index = int(name)
             return (match.group(index) or "") if index <= (match.re.groups) else ""
         try:
@@ -123,7 +123,9 @@ def relabel(labels: dict[str, str], rules: Sequence[RelabelConfig]) -> dict[str,
         value = rule.separator.join(result.get(name, "") for name in rule.source_labels)
         action = rule.action
         if action == "replace":
-            match = rule.regex.match(value)
+            # fullmatch, not match: the pattern is anchored with `$`, which Python also lets match before a
+            # trailing newline; Go's `$` (no multi-line flag) matches only at the very end.
+            match = rule.regex.fullmatch(value)
             if match is None:
                 continue
             target = expand(rule.target_label, match)
@@ -131,10 +133,10 @@ def relabel(labels: dict[str, str], rules: Sequence[RelabelConfig]) -> dict[str,
                 continue
             _set(result, target, expand(rule.replacement, match))
         elif action == "keep":
-            if rule.regex.match(value) is None:
+            if rule.regex.fullmatch(value) is None:
                 return None
         elif action == "drop":
-            if rule.regex.match(value) is not None:
+            if rule.regex.fullmatch(value) is not None:
                 return None
         elif action == "keepequal":
             if value != result.get(rule.target_label, ""):
@@ -151,13 +153,13 @@ def relabel(labels: dict[str, str], rules: Sequence[RelabelConfig]) -> dict[str,
             _set(result, rule.target_label, value.upper())
         elif action == "labelmap":
             for name, label_value in list(result.items()):
-                match = rule.regex.match(name)
+                match = rule.regex.fullmatch(name)
                 if match is not None and _LABEL_NAME.match(target := expand(rule.replacement, match)):
                     _set(result, target, label_value)
         elif action == "labeldrop":
-            for name in [n for n in result if rule.regex.match(n)]:
+            for name in [n for n in result if rule.regex.fullmatch(n)]:
                 del result[name]
         elif action == "labelkeep":
-            for name in [n for n in result if not rule.regex.match(n)]:
+            for name in [n for n in result if not rule.regex.fullmatch(n)]:
                 del result[name]
     return result

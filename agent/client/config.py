@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,6 +10,29 @@ from pydantic import Field, field_validator
 
 from agent.config.base import ConfigModel
 from agent.config.units import Duration, Size
+
+# The characters Go's url.Parse accepts in a URL's host and user info. Promtail refuses a URL with any other,
+# such as an unexpanded `${VAR}` (curly braces), so this agent does too.
+_HOST = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=\[\]:%<>\"\u0080-\U0010ffff]*")
+_USERINFO = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:%@\u0080-\U0010ffff]*")
+
+
+def _netloc_problem(netloc: str) -> str:
+    """Why Go's url.Parse would reject `netloc` (``user:pass@host:port``), or an empty string."""
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and (bad := _USERINFO.sub("", userinfo)):
+        return f"invalid character {bad[0]!r} in the user info"
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        host, port = hostport[: close + 1], hostport[close + 1 :]
+    else:
+        colon = hostport.rfind(":")
+        host, port = (hostport[:colon], hostport[colon:]) if colon >= 0 else (hostport, "")
+    if port and not re.fullmatch(r":\d*", port):
+        return f"invalid port {port!r} after the host"
+    if bad := _HOST.sub("", host):
+        return f"invalid character {bad[0]!r} in the host name"
+    return ""
 
 
 class BackoffConfig(ConfigModel):
@@ -84,10 +108,13 @@ class ClientConfig(ConfigModel):
     @classmethod
     def _absolute_http_url(cls, url: str) -> str:
         parts = urlsplit(url)
+        shown = url.replace(f":{parts.password}@", ":<secret>@") if parts.password else url  # no secrets in logs
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(
-                f"{url!r} is not an absolute http(s) URL; write it as http://host:3100/loki/api/v1/push"
+                f"{shown!r} is not an absolute http(s) URL; write it as http://host:3100/loki/api/v1/push"
             )
+        if reason := _netloc_problem(parts.netloc):
+            raise ValueError(f"{shown!r} is not a valid URL: {reason}")
         return url
 
     @property

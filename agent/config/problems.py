@@ -91,6 +91,10 @@ def problems_from(error: ValidationError, model: type[BaseModel], prefix: str = 
             message = "required key is missing"
         elif kind in ("value_error", "assertion_error"):
             message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        elif kind in _EXPECTED:
+            message = f"expected {_EXPECTED[kind]}, got {_describe(item.get('input'))}"
+        elif kind == "literal_error":
+            message = f"{str(item['msg']).replace('Input should be', 'expected')}, got {_describe(item.get('input'))}"
         else:
             got = item.get("input")
             message = (
@@ -98,6 +102,34 @@ def problems_from(error: ValidationError, model: type[BaseModel], prefix: str = 
             )
         problems.append(ConfigProblem(path, message))
     return _dedupe(problems)
+
+
+# pydantic error types whose own wording ("Input should be a valid dictionary or instance of X") reads poorly
+# in a config error. The YAML reader hands every scalar over as text, so "got 'abc'" shows what was written.
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _is_internal(part: str) -> bool:
