@@ -82,6 +82,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.stage_dropped_by_label = Counter(
+            "logentry_dropped_lines_by_label",
+            "A count of all log lines dropped as a result of a pipeline stage, by label.",
+            ["label_name", "label_value"],
+            registry=r,
+        )
         # -- The agent's own
         self.ack_latency = Histogram(
             "agent_append_to_ack_seconds",

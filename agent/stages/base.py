@@ -16,8 +16,11 @@ Optional class attributes, read by `agent.pipeline`:
   returns None for an entry it holds or merged; it must call `entry.checkpoint.ack(ctx.fanout)` itself for
   an entry it merged into another (the merged-into entry carries on), and return held entries later
   from `process` or from `flush(now_ns)`;
-- `flush(now_ns: int) -> list[LogEntry]` and `next_deadline() -> float | None` (a `time.monotonic()`
-  value) for stages that release held entries on a timer; `flush_all() -> list[LogEntry]` at shutdown.
+- `flush(now_ns: int) -> list[LogEntry]` (`now_ns` is wall-clock `time.time_ns()`) and
+  `next_deadline() -> float | None` (a `time.monotonic()` value) for stages that release held entries on a
+  timer; `flush_all() -> list[LogEntry]` at shutdown.
+- `delay_for(entry) -> float`: seconds to wait before `process(entry)` (0.0: go), for stages that apply
+  backpressure (`limit` without `drop`). It has no side effects; the pipeline asks again after waiting.
 - `nested_stages_field`: the config field holding nested stage lists (``match`` has ``stages``).
 
 `process` never raises on bad data: a line that does not parse is left as it is and counted.

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agent.config.problems import problems_from, suggest
-from agent.errors import ConfigProblem
+from agent.errors import ConfigError, ConfigProblem
 from agent.stages.base import Stage, StageContext
 
 # One module per family (see the package docstring). Each module's stage classes carry `name` and `Config`.
@@ -115,13 +115,24 @@ def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[Confi
 
 
 def build_stages(specs: list[StageSpec], context: StageContext) -> list[Stage]:
-    """Instantiate validated stage specs (and their nested stages) for one pipeline."""
+    """Instantiate validated stage specs (and their nested stages) for one pipeline.
+
+    Raises ConfigError naming each failing stage's YAML path.
+    """
     classes = _classes()
     stages: list[Stage] = []
+    problems: list[ConfigProblem] = []
     for spec in specs:
         cls = classes[spec.name]
-        if getattr(cls, "nested_stages_field", None):
-            stages.append(cls(spec.config, context, build_stages(spec.children, context)))
-        else:
-            stages.append(cls(spec.config, context))
+        try:
+            if getattr(cls, "nested_stages_field", None):
+                stages.append(cls(spec.config, context, build_stages(spec.children, context)))
+            else:
+                stages.append(cls(spec.config, context))
+        except ValueError as exc:  # a constructor's check (a metric name clash, an unreadable database)
+            problems.append(ConfigProblem(spec.path, str(exc)))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
     return stages
