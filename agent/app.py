@@ -101,6 +101,13 @@ class Agent:
                 ],
                 self.loaded.source,
             )
+        problems = []
+        for index, client in enumerate(configs):
+            path = f"clients[{index}].url" if index < len(self.config.clients) else "client.url"
+            if (problem := client.push_url_problem) is not None:
+                problems.append(ConfigProblem(path, f"this client cannot push: {problem}"))
+        if problems:
+            raise ConfigError(problems, self.loaded.source)
         max_streams = self.config.limits_config.max_streams
         return [LokiClient(c, self.metrics, max_streams=max_streams) for c in configs]
 

@@ -2,10 +2,11 @@
 
 `load_config` is the only way a config enters the agent. It returns a typed `Config`, the validated stage
 specs of every job's pipeline, and warnings (targets that are accepted but not run yet, unset environment
-variables, files that no target will ever tail); or it raises one `ConfigError` that lists every problem,
-each with its YAML path (``scrape_configs[0].static_configs[0].labels.__path__: ...``) or flag name
-(``-client.url: ...``). Order of work, as in Promtail: environment expansion on the raw text, YAML, then
-command-line flags over the YAML values, then validation.
+variables, files that no target will ever tail, client URLs that no push can succeed with); or it raises
+one `ConfigError` that lists every problem, each with its YAML path
+(``scrape_configs[0].static_configs[0].labels.__path__: ...``) or flag name (``-client.url: ...``). Order of
+work, as in Promtail: environment expansion on the raw text, YAML, then command-line flags over the YAML
+values, then validation.
 
 It does not decide whether a config is runnable (a config without any client passes, as Promtail's
 `-check-syntax` does: the app decides), build stages, or touch the network. File reads are blocking: the
@@ -136,6 +137,7 @@ def load_config(
         problems.sort(key=lambda p: (not p.path.startswith("-"), document.line_of(p.path) or 0))
         raise ConfigError(problems, source)
     assert config is not None
+    warnings += _client_warnings(config, notes, flags, warnings)
     warnings += _target_warnings(config) + _feature_warnings(config)
     return LoadedConfig(config, warnings, pipelines, source)
 
@@ -231,7 +233,7 @@ def _apply_overrides(
             problems.append(ConfigProblem("-client.external-labels", problem))
         elif has_flag_client:
             put("client", "external_labels", flag_labels, "-client.external-labels")
-    problems += _merge_singular_client(raw, None if has_flag_client else flag_labels)
+    problems += _merge_singular_client(raw, None if has_flag_client else flag_labels, overrides.client_url is not None)
 
     if overrides.positions_file is not None:
         put("positions", "filename", overrides.positions_file, "-positions.file")
@@ -258,11 +260,14 @@ def _parse_labels(text: str) -> tuple[dict[str, str], str]:
     return labels, ""
 
 
-def _merge_singular_client(raw: dict[str, Any], flag_labels: dict[str, str] | None) -> list[ConfigProblem]:
+def _merge_singular_client(
+    raw: dict[str, Any], flag_labels: dict[str, str] | None, url_from_flag: bool
+) -> list[ConfigProblem]:
     """Promtail merges the singular client's external labels into every `clients` entry (the entry wins).
 
-    A `client` block without a url (from the YAML or -client.url) is no client: Promtail uses only its
-    external labels. Its other keys are still checked, so that a misspelt `url` does not go unnoticed.
+    A `client` block without a url, or with an empty one, and no -client.url is no client: Promtail uses
+    only its external labels. Its other keys are still checked, so that a misspelt `url` does not go
+    unnoticed.
     """
     client = raw.get("client")
     labels = client.get("external_labels") if isinstance(client, dict) else flag_labels
@@ -270,7 +275,7 @@ def _merge_singular_client(raw: dict[str, Any], flag_labels: dict[str, str] | No
         for entry in raw["clients"]:
             if isinstance(entry, dict) and isinstance(entry.get("external_labels") or {}, dict):
                 entry["external_labels"] = {**labels, **(entry.get("external_labels") or {})}
-    if not isinstance(client, dict) or client.get("url") is not None:
+    if not isinstance(client, dict) or client.get("url") not in (None, "") or url_from_flag:
         return []
     del raw["client"]
     try:
@@ -295,7 +300,7 @@ _PIPELINE_PATH = re.compile(r"^scrape_configs\[\d+\]\.pipeline_stages(?:$|[.\[])
 def _drop_nulls(raw: dict[str, Any], model: type[BaseModel]) -> None:
     """Treat a `key:` left empty as Go's decoder does: the field keeps its default, a map value is "".
 
-    An empty required key is reported as missing, which is what it is (`url:` waiting for a value).
+    An empty required key is reported as missing, which is what it is (`job_name:` waiting for a value).
     """
     fields = {(info.alias or name): info for name, info in model.model_fields.items()}
     for key in list(raw):
@@ -354,6 +359,25 @@ def _duplicate_job_names(raw: dict[str, Any]) -> list[ConfigProblem]:
         else:
             first[name] = index
     return problems
+
+
+def _client_warnings(
+    config: Config, notes: dict[str, list[str]], flags: dict[str, str], warnings: list[ConfigProblem]
+) -> list[ConfigProblem]:
+    """A client URL that Promtail accepts but no push can succeed with (empty, relative, not http(s)).
+
+    The app refuses to start such a client; the warning says why at load time, with the env notes that
+    explain it (an unexpanded `${VAR}`) unless they are warnings already.
+    """
+    clients = [(f"clients[{index}].url", client) for index, client in enumerate(config.clients)]
+    if config.client is not None:
+        clients.append(("client.url", config.client))
+    unsaid = {path: [n for n in group if ConfigProblem(path, n) not in warnings] for path, group in notes.items()}
+    found: list[ConfigProblem] = []
+    for path, client in clients:
+        if (reason := client.push_url_problem) is not None:
+            found.append(_flag_path(_with_notes(ConfigProblem(path, reason), unsaid, flags), flags))
+    return found
 
 
 def _target_warnings(config: Config) -> list[ConfigProblem]:

@@ -151,14 +151,13 @@ class TestLoader:
 
     def test_unset_variable_explains_the_error(self, tmp_path: Path) -> None:
         """When the emptied value is invalid, the error says which variable was missing."""
-        path = self.write(tmp_path, "clients:\n  - url: ${LOKI_URL}\n")
+        path = self.write(tmp_path, "scrape_configs:\n  - job_name: ${JOB}\n")
         with pytest.raises(ConfigError) as caught:
             load_config(path, expand_env=True, environ={})
         assert caught.value.problems == [
             ConfigProblem(
-                "clients[0].url",
-                "required key is missing; "
-                "${LOKI_URL} on line 2 expanded to an empty string because LOKI_URL is not set",
+                "scrape_configs[0].job_name",
+                "required key is missing; ${JOB} on line 2 expanded to an empty string because JOB is not set",
             )
         ]
 

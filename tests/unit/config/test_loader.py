@@ -208,7 +208,7 @@ class TestValidation:
             server:
               http_listen_port: abc
             clients:
-              - url: loki:3100/loki/api/v1/push
+              - url: 10.0.0.1:3100/loki/api/v1/push
                 batchwiat: 1s
             """
         )
@@ -216,7 +216,7 @@ class TestValidation:
             ConfigProblem("server.http_listen_port", "expected an integer, got 'abc'"),
             ConfigProblem(
                 "clients[0].url",
-                "'loki:3100/loki/api/v1/push' is not an absolute http(s) URL; "
+                "'10.0.0.1:3100/loki/api/v1/push' is not an absolute http(s) URL; "
                 "write it as http://host:3100/loki/api/v1/push",
             ),
             ConfigProblem("clients[0].batchwiat", "unknown key (did you mean 'batchwait'?)"),
@@ -239,8 +239,10 @@ class TestValidation:
         assert problems(write("positions: [a]\n")) == [ConfigProblem("positions", "expected a mapping, got a list")]
 
     def test_empty_required_key(self, write: Any) -> None:
-        """`url:` with no value is a missing key."""
-        assert problems(write("clients:\n  - url:\n")) == [ConfigProblem("clients[0].url", "required key is missing")]
+        """`job_name:` with no value is a missing key."""
+        assert problems(write("scrape_configs:\n  - job_name:\n")) == [
+            ConfigProblem("scrape_configs[0].job_name", "required key is missing")
+        ]
 
     def test_bad_duration(self, write: Any) -> None:
         """A duration without a unit is refused with an example."""
@@ -279,6 +281,78 @@ class TestValidation:
             ConfigProblem(
                 "clients[0].url",
                 "'https://user:<secret>@{host}/push' is not a valid URL: invalid character '{' in the host name",
+            )
+        ]
+
+
+HINT = "write it as http://host:3100/loki/api/v1/push"
+
+
+class TestClientURL:
+    """A url Go's url.Parse accepts (so Promtail does) but no push can succeed with is a warning, not an error."""
+
+    def test_unexpanded_variable_warns(self, write: Any) -> None:
+        """Without expand-env, `${LOKI_URL}` is a relative URL: the client is kept, the warning says why."""
+        loaded = load_config(write("clients:\n  - url: ${LOKI_URL}\n"))
+        assert loaded.warnings == [
+            ConfigProblem(
+                "clients[0].url",
+                f"'${{LOKI_URL}}' is not an absolute http(s) URL; {HINT}; "
+                "${LOKI_URL} is expanded only with -config.expand-env=true",
+            )
+        ]
+        assert [c.url for c in loaded.config.clients] == ["${LOKI_URL}"]
+
+    @pytest.mark.parametrize(
+        "url", ["loki:3100/loki/api/v1/push", "localhost:3100", "ftp://loki/push", "/loki/api/v1/push"]
+    )
+    def test_not_http_warns(self, write: Any, url: str) -> None:
+        """`loki:3100/...` is scheme `loki` to Go, `/loki/...` a path: accepted, and warned about."""
+        loaded = load_config(write(f"clients:\n  - url: {url}\n"))
+        assert loaded.warnings == [ConfigProblem("clients[0].url", f"{url!r} is not an absolute http(s) URL; {HINT}")]
+
+    def test_no_host_warns(self, write: Any) -> None:
+        """An http URL without a host name cannot be pushed to."""
+        loaded = load_config(write("clients:\n  - url: http://:3100/loki/api/v1/push\n"))
+        assert loaded.warnings == [
+            ConfigProblem("clients[0].url", f"'http://:3100/loki/api/v1/push' has no host; {HINT}")
+        ]
+
+    @pytest.mark.parametrize("entry", ["url:", "url: ''", "tenant_id: a"], ids=["null", "empty", "missing"])
+    def test_empty_url_warns(self, write: Any, entry: str) -> None:
+        """An empty, null or missing url is no URL to Promtail (it starts no such client): a warning."""
+        loaded = load_config(write(f"clients:\n  - {entry}\n"))
+        assert loaded.warnings == [ConfigProblem("clients[0].url", f"empty url: this client cannot push; {HINT}")]
+        assert len(loaded.config.clients) == 1
+
+    def test_unset_variable_warns_once(self, write: Any) -> None:
+        """With expand-env, the unset variable's own warning explains the empty url; it is not repeated."""
+        loaded = load_config(write("clients:\n  - url: ${LOKI_URL}/loki/api/v1/push\n"), expand_env=True, environ={})
+        assert loaded.warnings == [
+            ConfigProblem(
+                "clients[0].url", "${LOKI_URL} on line 2 expanded to an empty string because LOKI_URL is not set"
+            ),
+            ConfigProblem("clients[0].url", f"'/loki/api/v1/push' is not an absolute http(s) URL; {HINT}"),
+        ]
+
+    def test_flag_url_warns_under_the_flag(self, write: Any) -> None:
+        """-client.url loki:3100 is accepted as Promtail does, and the warning names the flag."""
+        loaded = load_config(write("scrape_configs: []\n"), overrides=Overrides(client_url="loki:3100"))
+        assert loaded.warnings == [ConfigProblem("-client.url", f"'loki:3100' is not an absolute http(s) URL; {HINT}")]
+        assert loaded.config.client is not None
+
+    def test_singular_client_with_empty_url_is_no_client(self, write: Any) -> None:
+        """`client: {url: ''}` is no client (Go reads "" as no URL), as `client:` without url."""
+        loaded = load_config(write("client:\n  url: ''\n  batchwait: 5s\n"))
+        assert (loaded.config.all_clients(), loaded.warnings) == ([], [])
+
+    def test_url_go_rejects_is_an_error(self, write: Any) -> None:
+        """A url Go's url.Parse refuses (Promtail fails -check-syntax) stays an error, with Go's reason."""
+        path = write("clients:\n  - url: http://loki:31OO/loki/api/v1/push\n")
+        assert problems(path) == [
+            ConfigProblem(
+                "clients[0].url",
+                "'http://loki:31OO/loki/api/v1/push' is not a valid URL: invalid port ':31OO' after the host",
             )
         ]
 
@@ -512,12 +586,12 @@ class TestOverrides:
     def test_bad_flag_values_name_the_flag(self, write: Any) -> None:
         """Problems in flag values are reported under the flag's name, first."""
         path = write("server: {http_listen_port: abc}\n")
-        overrides = Overrides(client_url="loki:3100", log_level="verbose", http_listen_port=-1)
+        overrides = Overrides(client_url="10.0.0.1:3100", log_level="verbose", http_listen_port=-1)
         assert problems(path, overrides=overrides) == [
             ConfigProblem("-log.level", "unknown level 'verbose'; use one of debug, info, warn, error"),
             ConfigProblem(
                 "-client.url",
-                "'loki:3100' is not an absolute http(s) URL; write it as http://host:3100/loki/api/v1/push",
+                "'10.0.0.1:3100' is not an absolute http(s) URL; write it as http://host:3100/loki/api/v1/push",
             ),
         ]
 
