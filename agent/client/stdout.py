@@ -14,48 +14,13 @@ import sys
 import time
 from typing import IO, Any
 
+from agent.client.batch import format_labels as batch_format_labels
 from agent.model import Chunk, LogEntry, ack_entries
 from agent.queues import bounded_queue
 
-_ESCAPES = {
-    "\\": "\\\\",
-    '"': '\\"',
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\v": "\\v",
-}
-
-
-def go_quote(value: str) -> str:
-    """Quote `value` as Go's `strconv.Quote` does for printable text (what Loki label strings use)."""
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x100:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
-
-
 def format_labels(labels: dict[str, str]) -> str:
     """``{a="b", c="d"}``: sorted by name, internal ``__`` labels left out, as Loki receives them."""
-    return (
-        "{"
-        + ", ".join(f"{k}={go_quote(v)}" for k, v in sorted(labels.items()) if not k.startswith("__"))
-        + "}"
-    )
+    return batch_format_labels({k: v for k, v in labels.items() if not k.startswith("__")})
 
 
 def format_timestamp(ns: int) -> str:

@@ -1,0 +1,1 @@
+"""Generated protobuf classes (scripts/gen-proto). Do not edit."""
