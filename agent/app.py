@@ -36,6 +36,7 @@ from agent.server.health import Health
 from agent.server.http import HttpServer
 from agent.server.metrics import Metrics
 from agent.sources.file import FileSource, FileTarget
+from agent.sources.ratelimit import ReadlineLimiter
 from agent.sources.stdin import StdinSource
 from agent.stages.base import StageContext
 from agent.stages.registry import build_stages
@@ -84,6 +85,8 @@ class Agent:
         self._pipelines: list[tuple[Pipeline, asyncio.Queue[Chunk | None]]] = []
         self.http: HttpServer | None = None
         self._stopping = asyncio.Event()
+        # One bucket for every file, as Promtail's readline limit is global.
+        self._readline_limiter = ReadlineLimiter.from_limits(self.config.limits_config)
 
     # -- building
 
@@ -168,6 +171,7 @@ class Agent:
                 watch=self.config.global_.file_watch_config,
                 encoding=scrape.encoding,
                 decompression=scrape.decompression,
+                limiter=self._readline_limiter,
             )
             self._sources.append(source)
             self.health.register_target_status(scrape.job_name, source.status)

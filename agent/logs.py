@@ -58,7 +58,12 @@ _TAIL_KEYS = ("traceback", "stack")
 _RESERVED_KEYS = frozenset(_HEAD_KEYS + _TAIL_KEYS)
 
 # Chatty libraries: httpx logs every request at info, which would be one line per push.
-_QUIET_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "aiohttp.access": logging.WARNING}
+_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiohttp.access": logging.WARNING,
+    "watchfiles": logging.WARNING,  # otherwise "1 change detected" at info for every batch of events
+}
 
 
 def parse_level(level: str) -> int:

@@ -1,0 +1,1 @@
+"""Acknowledged read positions: `store` (the positions file, records and trackers) and `config`."""

@@ -1,0 +1,675 @@
+"""Acknowledged read positions: what the agent has delivered, saved so a restart resumes without loss.
+
+The store owns two files and the in-memory state behind them:
+
+- ``positions.yaml`` (`positions.filename`), in Promtail's format, so a user can roll back to Promtail::
+
+      positions:
+        /var/log/syslog: "12345"
+
+  Keys the agent does not manage (journal cursors, ``cursor-...`` keys) are kept and written back as read.
+- ``positions.yaml.agent``, beside it: per-file identity (device, inode, size at the last save and a
+  fingerprint of the first bytes) and the files still being drained after a rotation. Promtail reads its
+  positions file strictly (unknown top-level keys are an error there), so this cannot live in
+  ``positions.yaml``; Promtail never looks at the side file. An identity whose offset no longer equals the
+  one in ``positions.yaml`` was written before someone else (Promtail) moved on, and is ignored.
+
+A file's position only advances when a `FileTracker` sees its chunks acknowledged: chunks complete in any
+order, the saved offset is the end of the longest completed prefix. Saves are atomic (temp file, fsync,
+rename, fsync of the directory), happen every `sync_period` and at `close`, and only when something
+changed. The store does no file reading and knows nothing of rotation: the file source decides what a
+record means and tells the store (`mark_rotated`, `rekey`, `release`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from prometheus_client import Gauge
+
+from agent.errors import PositionsError
+from agent.model import Checkpoint
+from agent.positions.config import PositionsConfig
+from agent.server.metrics import Metrics
+from agent.sources import fileio
+
+log = logging.getLogger(__name__)
+
+SIDECAR_SUFFIX = ".agent"
+"""The identity file is the positions file's name plus this suffix."""
+
+_SIDECAR_VERSION = 1
+_CLEANUP_EXEMPT_PREFIXES = ("cursor-", "journal-")  # Promtail never removes these keys
+
+
+def fingerprint(data: bytes) -> str:
+    """A short hash of `data` (a file's first bytes): equal content, equal fingerprint."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """Which file (device, inode) with which content (a fingerprint of its first `fingerprint_size` bytes).
+
+    A fingerprint taken while the file was short stays valid as it grows: comparisons hash the same number
+    of leading bytes. Inode reuse (a deleted file's inode given to a new file) shows as a different
+    fingerprint; a copy of a file (copytruncate) shows as the same fingerprint on another inode.
+    """
+
+    device: int
+    inode: int
+    fingerprint: str
+    fingerprint_size: int
+
+    @classmethod
+    def of(cls, device: int, inode: int, head: bytes) -> FileIdentity:
+        return cls(device, inode, fingerprint(head), len(head))
+
+    def same_content(self, head: bytes) -> bool:
+        """Whether a file whose first bytes are `head` starts with the bytes this identity was taken from."""
+        if len(head) < self.fingerprint_size:
+            return False
+        return fingerprint(head[: self.fingerprint_size]) == self.fingerprint
+
+    def same_file(self, device: int, inode: int, head: bytes) -> bool:
+        """Same inode and same leading content (so not a reused inode)."""
+        return self.device == device and self.inode == inode and self.same_content(head)
+
+    def grown(self, head: bytes) -> FileIdentity:
+        """This identity with its fingerprint extended to `head`, when `head` is longer and still matches."""
+        if len(head) <= self.fingerprint_size or not self.same_content(head):
+            return self
+        return FileIdentity(self.device, self.inode, fingerprint(head), len(head))
+
+
+class FileRecord:
+    """The store's entry for one file: where to resume (`offset`) and which file that offset belongs to.
+
+    A current record (``rotated`` false) is the file at `key` and appears in ``positions.yaml``. A rotated
+    record is a file that used to be at `key` and is still being drained (or must be after a restart); it
+    only appears in the side file. `offset` is in bytes, or in lines for compressed files (Promtail's unit).
+    """
+
+    __slots__ = ("identity", "key", "offset", "rotated", "size", "tracker")
+
+    def __init__(
+        self, key: str, offset: int, identity: FileIdentity | None, size: int | None, rotated: bool = False
+    ) -> None:
+        self.key = key
+        self.offset = offset
+        self.identity = identity  # None: written by Promtail, identity unknown
+        self.size = size
+        self.rotated = rotated
+        self.tracker: FileTracker | None = None
+
+    def __repr__(self) -> str:
+        return f"FileRecord(key={self.key!r}, offset={self.offset}, rotated={self.rotated}, identity={self.identity})"
+
+
+class FileTracker:
+    """Turns acknowledged chunks of one file into its record's offset.
+
+    The reader calls `checkpoint` once per chunk, with the offset just after the chunk's last complete
+    line; clients acknowledge entries; when the oldest outstanding chunks are complete the record's offset
+    moves to the end of the last of them. Outstanding checkpoints sit in a deque: O(1) per chunk.
+    """
+
+    def __init__(self, store: PositionStore, record: FileRecord, fanout: int, *, count_bytes: bool) -> None:
+        if fanout < 1:
+            raise ValueError(f"fanout must be at least 1, got {fanout}")
+        self.record = record
+        self._store = store
+        self._fanout = fanout
+        self._read = record.offset
+        self._outstanding: deque[Checkpoint] = deque()
+        self._idle: asyncio.Event | None = None
+        self._gauge = store._track_gauge(record.key) if count_bytes else None
+        self._gauge_path = record.key
+        self.released = False
+
+    @property
+    def path(self) -> str:
+        return self.record.key
+
+    @property
+    def read_offset(self) -> int:
+        """Where reading has got to: the end of the last chunk handed out."""
+        return self._read
+
+    @property
+    def acked_offset(self) -> int:
+        """Where a restart would resume: the end of the longest acknowledged prefix of chunks."""
+        return self.record.offset
+
+    @property
+    def idle(self) -> bool:
+        """Whether every chunk handed out has been acknowledged."""
+        return not self._outstanding
+
+    def checkpoint(self, end_offset: int, entries: int) -> Checkpoint:
+        """The checkpoint for a chunk of `entries` entries ending at `end_offset` (expects `entries * fanout` acks).
+
+        A chunk whose lines were all dropped (``entries == 0``) completes at once but still waits its turn.
+        """
+        if end_offset < self._read:
+            raise ValueError(f"chunk end {end_offset} is before the read offset {self._read} of {self.path}")
+        if self._gauge is not None:
+            self._gauge.inc(end_offset - self._read)
+        self._read = end_offset
+        checkpoint = Checkpoint(end_offset, entries * self._fanout, self._on_complete)
+        self._outstanding.append(checkpoint)
+        if self._idle is not None:
+            self._idle.clear()
+        self._advance()
+        return checkpoint
+
+    def skip_to(self, offset: int) -> None:
+        """Move both offsets to `offset` when nothing is outstanding (a resumed file's start is re-based)."""
+        if self._outstanding:
+            raise ValueError(f"cannot move {self.path} while chunks are outstanding")
+        self._read = offset
+        self.record.offset = offset
+        self._store.changed()
+
+    def note_size(self, size: int) -> None:
+        """Remember the file's size (saved beside the offset)."""
+        self.record.size = size
+
+    def note_identity(self, identity: FileIdentity) -> None:
+        """Replace the record's identity (a longer fingerprint, or the copy a truncated file was drained from)."""
+        if identity != self.record.identity:
+            self.record.identity = identity
+            self._store.changed()
+
+    async def wait_idle(self) -> None:
+        """Return once every chunk handed out so far has been acknowledged."""
+        if not self._outstanding:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        await self._idle.wait()
+
+    def _on_complete(self, _: Checkpoint) -> None:
+        self._advance()
+
+    def _advance(self) -> None:
+        outstanding = self._outstanding
+        if not outstanding or outstanding[0].pending > 0:
+            return
+        acked = self.record.offset
+        while outstanding and outstanding[0].pending <= 0:
+            acked = outstanding.popleft().position
+        if self.released:
+            return
+        if self._gauge is not None:
+            self._gauge.dec(acked - self.record.offset)
+        self.record.offset = acked
+        self._store.changed()
+        if not outstanding and self._idle is not None:
+            self._idle.set()
+
+    def _relabel(self, path: str) -> None:
+        # The unacknowledged bytes move to the file's new path.
+        if self._gauge is None or path == self._gauge_path:
+            return
+        self._gauge.dec(self._read - self.record.offset)
+        self._store._untrack_gauge(self._gauge_path)
+        self._gauge_path = path
+        self._gauge = self._store._track_gauge(path)
+        self._gauge.inc(self._read - self.record.offset)
+
+    def _detach(self) -> None:
+        if self._gauge is not None:
+            self._gauge.dec(self._read - self.record.offset)
+            self._store._untrack_gauge(self._gauge_path)
+        self.released = True
+
+    def __repr__(self) -> str:
+        return f"FileTracker(path={self.path!r}, read={self._read}, acked={self.record.offset})"
+
+
+class PositionStore:
+    """The positions file, its identity side file, and the records and trackers behind them.
+
+    ```yaml
+    positions:
+      filename: /var/lib/agent/positions.yaml
+      sync_period: 10s
+      ignore_invalid_yaml: false
+    ```
+
+    Call `load` once at startup (it reads the files inline: nothing else runs yet), run `run` as a task,
+    and `close` at shutdown, after the clients have flushed. With `read_only` (dry-run, stdin) the store
+    reads but never writes.
+    """
+
+    def __init__(self, config: PositionsConfig, metrics: Metrics, *, read_only: bool = False) -> None:
+        self.path = os.path.abspath(config.filename)
+        self.sidecar_path = self.path + SIDECAR_SUFFIX
+        self.sync_period = config.sync_period
+        self.ignore_invalid_yaml = config.ignore_invalid_yaml
+        self.read_only = read_only
+        self.metrics = metrics
+        self._foreign: dict[str, str] = {}  # keys the store does not manage, written back as read
+        self._current: dict[str, FileRecord] = {}
+        self._rotated: list[FileRecord] = []
+        self._dirty = False
+        self._generation = 0
+        self._written_generation = 0
+        self._write_lock = threading.Lock()
+        self._save_lock = asyncio.Lock()
+        self._gauge_users: dict[str, int] = {}
+
+    # -- loading
+
+    def load(self) -> None:
+        """Read the positions file and its side file; create the directory. Raises `PositionsError`."""
+        if not self.read_only:
+            directory = os.path.dirname(self.path)
+            try:
+                fileio.ensure_directory_now(directory)
+            except OSError as exc:
+                raise PositionsError(
+                    f"cannot write positions file {self.path}: {exc.strerror or exc} ({directory}); make the "
+                    "directory writable by the agent's user, or choose another location with "
+                    "positions.filename or -positions.file"
+                ) from exc
+        try:
+            raw = fileio.read_file_now(self.path)
+        except OSError as exc:
+            raise PositionsError(
+                f"cannot read positions file {self.path}: {exc.strerror or exc}; fix its permissions, or "
+                "choose another location with positions.filename or -positions.file"
+            ) from exc
+        positions = self._parse_positions(raw) if raw is not None else {}
+        identities = self._load_sidecar()
+        for key, value in positions.items():
+            offset = _as_offset(key, value)
+            if offset is None:
+                self._foreign[key] = value
+                continue
+            saved = identities.pop(key, None)
+            if saved is not None and saved.offset == offset:
+                self._current[key] = saved
+            else:
+                self._current[key] = FileRecord(key, offset, None, None)
+        log.info(
+            "Positions loaded.",
+            extra={
+                "path": self.path, "files": len(self._current), "rotated": len(self._rotated),
+                "other_keys": len(self._foreign),
+            },
+        )
+
+    def _parse_positions(self, raw: bytes) -> dict[str, str]:
+        try:
+            document = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            return self._invalid(_describe_yaml_error(exc))
+        if document is None:
+            return {}
+        if not isinstance(document, dict):
+            return self._invalid(f"expected a mapping with a `positions:` key, found {type(document).__name__}")
+        unknown = sorted(str(k) for k in document if k != "positions")
+        if unknown:
+            log.warning(
+                "Positions file has keys Promtail would reject; they are ignored and not written back.",
+                extra={"path": self.path, "keys": ",".join(unknown)},
+            )
+        positions = document.get("positions")
+        if positions is None:
+            return {}
+        if not isinstance(positions, dict):
+            return self._invalid(f"`positions` must be a mapping of path to offset, found {type(positions).__name__}")
+        return {str(k): _scalar_text(v) for k, v in positions.items()}
+
+    def _invalid(self, problem: str) -> dict[str, str]:
+        if not self.ignore_invalid_yaml:
+            raise PositionsError(
+                f"invalid positions file {self.path}: {problem}. Fix or delete it, or set "
+                "positions.ignore_invalid_yaml: true (-positions.ignore-invalid-yaml) to set it aside and start "
+                "afresh (files are then read again from their start)"
+            )
+        self.metrics.errors.labels(component="positions", reason="invalid_yaml").inc()
+        aside = self.path + ".corrupt"
+        if self.read_only:
+            log.warning(
+                "Positions file is invalid; starting afresh (read-only: left in place).",
+                extra={"path": self.path, "problem": problem},
+            )
+            return {}
+        try:
+            fileio.rename_now(self.path, aside)
+        except OSError as exc:
+            self.metrics.errors.labels(component="positions", reason="set_aside_failed").inc()
+            log.warning(
+                "Positions file is invalid and could not be set aside; it will be overwritten.",
+                extra={"path": self.path, "problem": problem, "error": exc},
+            )
+            return {}
+        log.warning(
+            "Positions file is invalid; set aside, starting afresh.",
+            extra={"path": self.path, "kept_as": aside, "problem": problem},
+        )
+        return {}
+
+    def _load_sidecar(self) -> dict[str, FileRecord]:
+        try:
+            raw = fileio.read_file_now(self.sidecar_path)
+            if raw is None:
+                return {}
+            document = yaml.safe_load(raw)
+            entries = document.get("files") if isinstance(document, dict) else None
+            if not isinstance(entries, list):
+                raise ValueError("no `files:` list")
+            current: dict[str, FileRecord] = {}
+            for entry in entries:
+                record = _record_from_yaml(entry)
+                if record.rotated:
+                    self._rotated.append(record)
+                else:
+                    current[record.key] = record
+        except (OSError, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
+            self.metrics.errors.labels(component="positions", reason="invalid_identity_file").inc()
+            log.warning(
+                "File identities unreadable; rotation while stopped cannot be detected this time.",
+                extra={"path": self.sidecar_path, "error": exc},
+            )
+            self._rotated.clear()
+            return {}
+        return current
+
+    # -- generic keys (journal or container cursors)
+
+    def get(self, key: str) -> str | None:
+        """The value saved under `key` (a file's offset as text, or a cursor), or None."""
+        record = self._current.get(key)
+        if record is not None:
+            return str(record.offset)
+        return self._foreign.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        """Save `value` under `key`. For keys that are not files (cursors): files go through `FileTracker`."""
+        if key in self._current:
+            raise ValueError(f"{key} is a file position: update it through its FileTracker")
+        if self._foreign.get(key) != value:
+            self._foreign[key] = value
+            self.changed()
+
+    def remove(self, key: str) -> None:
+        """Forget `key` (a cursor, or an untracked file record)."""
+        record = self._current.get(key)
+        if record is not None:
+            if record.tracker is not None:
+                raise ValueError(f"{key} is being read: release its tracker instead")
+            del self._current[key]
+            self.changed()
+        elif self._foreign.pop(key, None) is not None:
+            self.changed()
+
+    # -- file records
+
+    def record(self, path: str) -> FileRecord | None:
+        """The current record of `path`, tracked or not."""
+        return self._current.get(path)
+
+    def rotated_records(self) -> list[FileRecord]:
+        """Rotated records nobody is draining (found in the side file at startup)."""
+        return [r for r in self._rotated if r.tracker is None]
+
+    def records(self) -> list[FileRecord]:
+        """Every file record, current then rotated."""
+        return [*self._current.values(), *self._rotated]
+
+    def new_record(self, path: str, identity: FileIdentity | None, offset: int = 0) -> FileRecord:
+        """Make `path`'s current record (replacing an untracked one): the file now at `path` starts at `offset`."""
+        old = self._current.get(path)
+        if old is not None and old.tracker is not None:
+            raise PositionsError(f"{path} is already being read")
+        record = FileRecord(path, offset, identity, None)
+        self._current[path] = record
+        self.changed()
+        return record
+
+    def track(self, record: FileRecord, fanout: int, *, count_bytes: bool = True) -> FileTracker:
+        """Start tracking acknowledgements for `record`. Raises `PositionsError` if it is already tracked."""
+        if record.tracker is not None:
+            raise PositionsError(f"{record.key} is already being read")
+        tracker = FileTracker(self, record, fanout, count_bytes=count_bytes)
+        record.tracker = tracker
+        return tracker
+
+    def mark_rotated(self, record: FileRecord) -> None:
+        """`record`'s file is no longer at its path but still has lines to read: keep it in the side file."""
+        if record.rotated:
+            return
+        if self._current.get(record.key) is record:
+            del self._current[record.key]
+        record.rotated = True
+        self._rotated.append(record)
+        self.changed()
+
+    def rekey(self, record: FileRecord, path: str) -> None:
+        """`record`'s file is now the current file at `path` (a rotated file that the globs match, say)."""
+        old = self._current.get(path)
+        if old is not None and old is not record and old.tracker is not None:
+            raise PositionsError(f"{path} is already being read")
+        if record.rotated:
+            self._rotated.remove(record)
+            record.rotated = False
+        elif self._current.get(record.key) is record:
+            del self._current[record.key]
+        record.key = path
+        self._current[path] = record
+        if record.tracker is not None:
+            record.tracker._relabel(path)
+        self.changed()
+
+    def release(self, record: FileRecord) -> None:
+        """Forget `record`: its file is fully read and acknowledged, gone, or replaced."""
+        if record.tracker is not None:
+            record.tracker._detach()
+            record.tracker = None
+        if record.rotated:
+            if record in self._rotated:
+                self._rotated.remove(record)
+                self.changed()
+        elif self._current.get(record.key) is record:
+            del self._current[record.key]
+            self.changed()
+
+    def untrack(self, record: FileRecord) -> None:
+        """Stop tracking `record` but keep it (shutdown, or a reader that will be restarted)."""
+        if record.tracker is not None:
+            record.tracker._detach()
+            record.tracker = None
+
+    def changed(self) -> None:
+        """Mark the state as changed: the next save writes it."""
+        self._dirty = True
+
+    def _track_gauge(self, path: str) -> Gauge:
+        self._gauge_users[path] = self._gauge_users.get(path, 0) + 1
+        return self.metrics.unacked_bytes.labels(path=path)
+
+    def _untrack_gauge(self, path: str) -> None:
+        users = self._gauge_users.get(path, 0) - 1
+        if users > 0:
+            self._gauge_users[path] = users
+            return
+        if path in self._gauge_users:
+            del self._gauge_users[path]
+            self.metrics.unacked_bytes.remove(path)
+
+    # -- saving
+
+    async def run(self) -> None:
+        """Save every `sync_period` while something changed, and forget files that no longer exist."""
+        if self.read_only:
+            return
+        while True:
+            await asyncio.sleep(self.sync_period)
+            await self.save()
+            await self._cleanup()
+
+    async def close(self) -> bool:
+        """Save what is acknowledged now (at shutdown, after clients flushed). Returns whether it worked."""
+        return await self.save()
+
+    async def save(self) -> bool:
+        """Write both files if something changed since the last save. Returns False if writing failed."""
+        if self.read_only or not self._dirty:
+            return True
+        async with self._save_lock:
+            self._dirty = False
+            self._generation += 1
+            generation = self._generation
+            positions, files = self._snapshot()
+            try:
+                await asyncio.to_thread(self._write, generation, positions, files)
+            except OSError as exc:
+                self._dirty = True
+                self.metrics.positions_saved.labels(result="error").inc()
+                self.metrics.errors.labels(component="positions", reason="save_failed").inc()
+                log.error(
+                    "Saving positions failed; will retry. Make the directory writable or choose another "
+                    "location with -positions.file.",
+                    extra={"path": self.path, "error": exc},
+                )
+                return False
+            except BaseException:
+                self._dirty = True
+                raise
+            self.metrics.positions_saved.labels(result="ok").inc()
+            return True
+
+    def _snapshot(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        positions = dict(self._foreign)
+        files: list[dict[str, Any]] = []
+        for record in self._current.values():
+            positions[record.key] = str(record.offset)
+            if record.identity is not None:
+                files.append(_record_to_yaml(record))
+        files.extend(_record_to_yaml(r) for r in self._rotated if r.identity is not None)
+        return positions, files
+
+    def _write(self, generation: int, positions: dict[str, str], files: list[dict[str, Any]]) -> None:
+        # A save cancelled at shutdown may still be writing in its thread when `close` saves: the lock
+        # orders them, and an older snapshot never overwrites a newer one.
+        with self._write_lock:
+            if generation <= self._written_generation:
+                return
+            main = yaml.dump({"positions": positions}, Dumper=_PositionsDumper, default_flow_style=False)
+            side = "# Written by the agent beside its Promtail-format positions file; Promtail ignores it.\n"
+            side += yaml.dump(
+                {"version": _SIDECAR_VERSION, "files": files}, Dumper=_PositionsDumper, default_flow_style=False,
+                sort_keys=False,
+            )
+            # Side file first: if the main file's write is lost, its offsets differ from the side file's,
+            # and `load` falls back to the main file's (older, acknowledged) offsets.
+            fileio.write_atomic_now(self.sidecar_path, side.encode())
+            fileio.write_atomic_now(self.path, main.encode())
+            self._written_generation = generation
+
+    async def _cleanup(self) -> None:
+        # Promtail's rule: a file key whose file no longer exists is forgotten (cursors are kept). Rotated
+        # records nobody claimed at startup are forgotten too: sources claim theirs before the first save.
+        stale = [r for r in self._rotated if r.tracker is None]
+        for record in stale:
+            self._rotated.remove(record)
+            self.changed()
+        candidates = [
+            key for key, record in self._current.items()
+            if record.tracker is None and key.startswith("/") and not key.startswith(_CLEANUP_EXEMPT_PREFIXES)
+        ]
+        if not candidates:
+            return
+        stats = await fileio.stat_paths(candidates)
+        for key, result in stats.items():
+            current = self._current.get(key)
+            if current is None or current.tracker is not None:
+                continue
+            if isinstance(result, FileNotFoundError):
+                del self._current[key]
+                self.changed()
+            elif isinstance(result, OSError):
+                self.metrics.errors.labels(component="positions", reason="cleanup_stat_failed").inc()
+                log.warning(
+                    "Cannot tell whether a file still exists; keeping its position.",
+                    extra={"path": key, "error": result},
+                )
+
+
+# -- YAML helpers
+
+
+class _PositionsDumper(yaml.SafeDumper):
+    """Writes strings plainly unless YAML would read them as something else, then double-quoted (as Go does)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = None
+    if dumper.resolve(yaml.ScalarNode, data, (True, False)) != "tag:yaml.org,2002:str":  # type: ignore[no-untyped-call]
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_PositionsDumper.add_representer(str, _represent_str)
+
+
+def _scalar_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _as_offset(key: str, value: str) -> int | None:
+    # A file key holds a decimal offset; journal cursors and other keys hold anything else.
+    if key.startswith(_CLEANUP_EXEMPT_PREFIXES) or not value.isdigit():
+        return None
+    return int(value)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(problem)
+
+
+def _record_to_yaml(record: FileRecord) -> dict[str, Any]:
+    identity = record.identity
+    assert identity is not None
+    return {
+        "path": record.key,
+        "offset": record.offset,
+        "rotated": record.rotated,
+        "device": identity.device,
+        "inode": identity.inode,
+        "size": record.size if record.size is not None else -1,
+        "fingerprint": identity.fingerprint,
+        "fingerprint_size": identity.fingerprint_size,
+    }
+
+
+def _record_from_yaml(entry: object) -> FileRecord:
+    if not isinstance(entry, dict):
+        raise ValueError(f"expected a mapping per file, found {entry!r}")
+    identity = FileIdentity(
+        int(entry["device"]), int(entry["inode"]), str(entry["fingerprint"]), int(entry["fingerprint_size"])
+    )
+    size = int(entry.get("size", -1))
+    return FileRecord(
+        str(entry["path"]), int(entry["offset"]), identity, size if size >= 0 else None, bool(entry["rotated"])
+    )
