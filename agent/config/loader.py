@@ -128,7 +128,7 @@ def load_config(
     except ValidationError as exc:
         # Pipelines are validated below, stage by stage, by the stage registry: its messages win.
         problems += [p for p in problems_from(exc, Config) if not _PIPELINE_PATH.match(p.path)]
-    pipelines, stage_problems = _validate_pipelines(raw)
+    pipelines, stage_problems = _validate_pipelines(raw, warnings)
     problems += stage_problems + _duplicate_job_names(raw)
 
     if problems:
@@ -330,14 +330,18 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _validate_pipelines(raw: dict[str, Any]) -> tuple[dict[str, list[StageSpec]], list[ConfigProblem]]:
+def _validate_pipelines(
+    raw: dict[str, Any], warnings: list[ConfigProblem]
+) -> tuple[dict[str, list[StageSpec]], list[ConfigProblem]]:
     pipelines: dict[str, list[StageSpec]] = {}
     problems: list[ConfigProblem] = []
     scrape_configs = raw.get("scrape_configs")
     for index, scrape in enumerate(scrape_configs if isinstance(scrape_configs, list) else []):
         if not isinstance(scrape, dict):
             continue
-        specs, found = validate_stages(scrape.get("pipeline_stages"), f"scrape_configs[{index}].pipeline_stages")
+        specs, found = validate_stages(
+            scrape.get("pipeline_stages"), f"scrape_configs[{index}].pipeline_stages", warnings
+        )
         problems += found
         if isinstance(scrape.get("job_name"), str):
             pipelines[scrape["job_name"]] = specs

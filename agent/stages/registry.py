@@ -8,6 +8,7 @@ path. `build_stages` turns the validated specs into stage objects once, at start
 
 from __future__ import annotations
 
+import copy
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ _FAMILIES = (
     "labels",
     "rewrite",
     "timestamp",
+    "template",
     "filter",
     "route",
     "multiline",
@@ -69,8 +71,15 @@ def _classes() -> dict[str, type[Any]]:
     return _CLASSES
 
 
-def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[ConfigProblem]]:
-    """Validate a raw `pipeline_stages` list found at YAML `path`; return the specs and every problem."""
+def validate_stages(
+    raw: object, path: str, warnings: list[ConfigProblem] | None = None
+) -> tuple[list[StageSpec], list[ConfigProblem]]:
+    """Validate a raw `pipeline_stages` list found at YAML `path`; return the specs and every problem.
+
+    Promtail decodes stage settings without complaining about keys it does not know, so real configs carry
+    such keys (a `template` stage with a `destination`, say). They are ignored here too, and reported in
+    `warnings` (with a "did you mean") instead of failing the config.
+    """
     if raw is None:
         return [], []
     if not isinstance(raw, list):
@@ -100,18 +109,38 @@ def validate_stages(raw: object, path: str) -> tuple[list[StageSpec], list[Confi
         try:
             config = model.model_validate(body)
         except ValidationError as exc:
-            problems.extend(problems_from(exc, model, stage_path))
-            continue
+            unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            config = _validate_without(model, body, unknown) if unknown else None
+            if config is None:
+                problems.extend(problems_from(exc, model, stage_path))
+                continue
+            if warnings is not None:
+                for problem in problems_from(exc, model, stage_path):
+                    warnings.append(ConfigProblem(problem.path, f"{problem.message}, ignored as Promtail does"))
         spec = StageSpec(str(name), config, stage_path)
         nested_field = getattr(cls, "nested_stages_field", None)
         if nested_field:
             children, child_problems = validate_stages(
-                getattr(config, nested_field), f"{stage_path}.{nested_field}"
+                getattr(config, nested_field), f"{stage_path}.{nested_field}", warnings
             )
             spec.children = children
             problems.extend(child_problems)
         specs.append(spec)
     return specs, problems
+
+
+def _validate_without(model: type[BaseModel], body: Any, unknown: list[tuple[int | str, ...]]) -> Any:
+    """`body` validated with the `unknown` keys removed, or None when it is still invalid."""
+    pruned = copy.deepcopy(body)
+    for loc in unknown:
+        parent = pruned
+        for part in loc[:-1]:
+            parent = parent[part]
+        del parent[loc[-1]]
+    try:
+        return model.model_validate(pruned)
+    except ValidationError:
+        return None
 
 
 def build_stages(specs: list[StageSpec], context: StageContext) -> list[Stage]:

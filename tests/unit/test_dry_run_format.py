@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.client.stdout import StdoutClient, format_entry, format_labels, go_quote
+from agent.client.batch import quote as go_quote
+from agent.client.stdout import StdoutClient, format_entry, format_labels
 from agent.model import Checkpoint, LogEntry
 
 
