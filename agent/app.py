@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -182,6 +183,7 @@ class Agent:
         """Run until a signal (or, with -stdin, the end of input); return the process exit code."""
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
+        tune_gc()
         self.positions.load()
         self._build_sources()
         for index, client in enumerate(self.clients):
@@ -275,6 +277,18 @@ class Agent:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread (tests)
                 loop.add_signal_handler(signum, on_signal, signum)
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector from rescanning every queued entry many times a second.
+
+    Entries are allocated by the million and live a while in queues and batches; with the default
+    thresholds each young-generation collection walks them again, which tripled the cost of creating an
+    entry. Entries form no reference cycles, so collecting rarely loses nothing. Objects made at start-up
+    (modules, config, compiled regexes) are moved out of the collector's sight for good.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def stdin_labels(scrape: ScrapeConfig | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ When to cut a batch and what to do with it is `agent.client.loki`'s business; th
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from operator import attrgetter
 
 from agent.client.encode import EncodedPush, encode_push
@@ -37,6 +38,7 @@ _ESCAPES = {
 
 _CACHE_LIMIT = 4096
 _timestamp = attrgetter("timestamp")
+_metadata = attrgetter("metadata")
 
 
 def quote(value: str) -> str:
@@ -126,6 +128,32 @@ class StreamRouter:
         return tenant, format_labels(kept) if kept else ""
 
 
+def run_sizes(entries: Sequence[LogEntry]) -> list[int]:
+    """`entry_size` of each entry, computed in bulk for the common case (ASCII lines, no metadata)."""
+    lines = [entry.line for entry in entries]
+    if any(map(_metadata, entries)) or not "".join(lines).isascii():
+        return [entry_size(entry) for entry in entries]
+    return list(map(len, lines))
+
+
+def runs(chunk: Sequence[LogEntry]) -> Iterator[tuple[Labels, Sequence[LogEntry]]]:
+    """Split `chunk` into runs of consecutive entries sharing one label dict (a file's lines share one)."""
+    if not chunk:
+        return
+    first = chunk[0].labels
+    if chunk[-1].labels is first and all(entry.labels is first for entry in chunk):
+        yield first, chunk
+        return
+    start = 0
+    current = first
+    for index, entry in enumerate(chunk):
+        if entry.labels is not current:
+            yield current, chunk[start:index]
+            start = index
+            current = entry.labels
+    yield current, chunk[start:]
+
+
 def entry_size(entry: LogEntry) -> int:
     """Bytes an entry counts for in a batch, as Promtail counts them: line plus structured metadata."""
     line = entry.line
@@ -172,6 +200,21 @@ class Batch:
         self.count += 1
         if entry.timestamp > self.newest:
             self.newest = entry.timestamp
+        return True
+
+    def add_run(self, labels: str, entries: Sequence[LogEntry], size: int) -> bool:
+        """Add a run of entries of one stream, `size` bytes in all; False (nothing added) past `max_streams`."""
+        stream = self.streams.get(labels)
+        if stream is None:
+            if self.max_streams and len(self.streams) >= self.max_streams:
+                return False
+            stream = self.streams[labels] = []
+        stream.extend(entries)
+        self.size += size
+        self.count += len(entries)
+        newest = max(map(_timestamp, entries))
+        if newest > self.newest:
+            self.newest = newest
         return True
 
     def entries(self) -> list[LogEntry]:

@@ -18,6 +18,7 @@ from agent.client.batch import format_labels as batch_format_labels
 from agent.model import Chunk, LogEntry, ack_entries
 from agent.queues import bounded_queue
 
+
 def format_labels(labels: dict[str, str]) -> str:
     """``{a="b", c="d"}``: sorted by name, internal ``__`` labels left out, as Loki receives them."""
     return batch_format_labels({k: v for k, v in labels.items() if not k.startswith("__")})

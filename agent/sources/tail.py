@@ -38,7 +38,7 @@ from agent.sources.ratelimit import DROP_REASON, ReadlineLimiter
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1024 * 1024
+READ_SIZE = 256 * 1024
 """Bytes read per thread hop: large enough to amortise the hop, small enough to bound a chunk."""
 
 COMPRESSED_READ_SIZE = 64 * 1024

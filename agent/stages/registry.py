@@ -107,7 +107,7 @@ def validate_stages(
             body = {}
         model: type[BaseModel] = cls.Config
         try:
-            config = model.model_validate(body)
+            config: BaseModel | None = model.model_validate(body)
         except ValidationError as exc:
             unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
             config = _validate_without(model, body, unknown) if unknown else None

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import snappy
-from support.loki_receiver import LokiReceiver
 
 from agent.client.config import ClientConfig
 from agent.client.loki import LokiClient
 from agent.logs import LogfmtFormatter
 from agent.model import Checkpoint, Chunk, LogEntry
 from agent.server.metrics import Metrics
+from support.loki_receiver import LokiReceiver
 
 pytestmark = pytest.mark.asyncio
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.files import SourceRig, line_text, numbers, open_store, write_lines
 
 from agent.config.model import DecompressionConfig
 from agent.sources import fileio
+from support.files import SourceRig, line_text, numbers, open_store, write_lines
 
 pytestmark = pytest.mark.asyncio
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from support.files import LogWriter, Rotation, SourceRig
 
 pytestmark = pytest.mark.asyncio

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from support.loki_receiver import parse_label_string
 
 from agent.client._proto import logproto_pb2
 from agent.client.batch import Batch, StreamRouter, entry_size, format_labels, quote
 from agent.model import LogEntry, untracked_checkpoint
+from support.loki_receiver import parse_label_string
 
 
 def entry(ts: int, line: str, labels: dict[str, str] | None = None, metadata: dict[str, str] | None = None) -> LogEntry:

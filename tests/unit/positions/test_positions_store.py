@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.files import wait_until
 
 from agent.errors import PositionsError
 from agent.positions.config import PositionsConfig
 from agent.positions.store import FileIdentity, PositionStore
 from agent.server.metrics import Metrics
+from support.files import wait_until
 
 IDENTITY = FileIdentity.of(1, 42, b"first line\n")
 

@@ -10,7 +10,6 @@ import itertools
 from pathlib import Path
 
 import pytest
-from support.files import Consumer, Running
 
 from agent.model import Chunk
 from agent.positions.config import PositionsConfig
@@ -21,6 +20,7 @@ from agent.sources import fileio
 from agent.sources import tail as tail_module
 from agent.sources.ratelimit import ReadlineLimiter
 from agent.sources.tail import FileTail, LineDecoder, TailEnd, TailOptions
+from support.files import Consumer, Running
 
 FAST = TailOptions(min_poll=0.01, max_poll=0.02, rotate_wait=0.05)
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
-from support.mmdb_writer import Uint32, write_mmdb
 
 from agent.model import LogEntry, untracked_checkpoint
 from agent.server.metrics import Metrics
 from agent.stages.base import StageContext
 from agent.stages.geoip import GeoIPConfig, GeoIPStage
 from agent.stages.registry import build_stages, validate_stages
+from support.mmdb_writer import Uint32, write_mmdb
 
 KANSAS_CITY = {
     "city": {"geoname_id": Uint32(4393217), "names": {"en": "Kansas City", "de": "Kansas City"}},

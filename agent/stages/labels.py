@@ -1,0 +1,309 @@
+"""Label stages: `labels`, `static_labels`, `labelallow`, `labeldrop`, `structured_metadata`, `tenant`, `pack`.
+
+They move values between the extracted map, the stream labels and the entry's structured metadata, as
+Promtail's stages of the same names do. Every one of them may change `entry.labels` (`mutates_labels`): the
+pipeline has given the entry its own label dict before they run. They do not parse lines
+(`agent.stages.parse`) or rewrite them, except `pack`, which wraps the line in JSON.
+
+Extracted values become label values as Promtail's `getString` makes them (`agent.stages.parse.go_string`):
+strings as they are, numbers in Go's shortest form, booleans as ``true``/``false``; null and values that are
+not valid UTF-8 are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import RootModel, field_validator, model_validator
+
+from agent.config.base import ConfigModel
+from agent.model import LogEntry
+from agent.stages.base import StageContext
+from agent.stages.parse import LABEL_NAME, go_json_string, go_string, label_value
+
+TENANT_LABEL = "__tenant_id__"
+"""The reserved label a `tenant` stage sets (Promtail's name); `agent.client.batch` reads it and drops it."""
+
+_MISSING: Any = object()
+
+
+def _check_label_names(mapping: dict[str, str | None]) -> dict[str, str | None]:
+    for name in mapping:
+        if not LABEL_NAME.match(name):
+            raise ValueError(f"invalid label name: {name}")
+    return mapping
+
+
+def _pairs(mapping: dict[str, str | None]) -> tuple[tuple[str, str], ...]:
+    """(label name, extracted key) pairs; an empty key means the label's own name."""
+    return tuple((name, source or name) for name, source in mapping.items())
+
+
+class LabelMapConfig(RootModel[dict[str, str | None]]):
+    """``label_name: extracted_key`` pairs (an empty key: the same name), as `labels` and `structured_metadata` take."""
+
+    @field_validator("root")
+    @classmethod
+    def _names(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        return _check_label_names(value)
+
+
+class LabelsStage:
+    """`labels`: set labels from extracted values.
+
+    ```yaml
+    - labels:
+        level:            # label `level` from extracted `level`
+        app: service_name # label `app` from extracted `service_name`
+    ```
+    """
+
+    name: ClassVar[str] = "labels"
+    mutates_labels: ClassVar[bool] = True
+    Config: ClassVar[type[LabelMapConfig]] = LabelMapConfig
+    __slots__ = ("_pairs",)
+
+    def __init__(self, config: LabelMapConfig, ctx: StageContext) -> None:
+        self._pairs = _pairs(config.root)
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        extracted = entry.extracted
+        if extracted is None:
+            return entry
+        labels = entry.labels
+        for name, source in self._pairs:
+            value = extracted.get(source, _MISSING)
+            if value is _MISSING:
+                continue
+            if value.__class__ is str and value.isascii():
+                labels[name] = value
+            elif (text := label_value(value)) is not None:
+                labels[name] = text
+        return entry
+
+
+class StaticLabelsConfig(RootModel[dict[str, str | None]]):
+    """``label_name: value`` pairs; a pair without a value is ignored, as in Promtail."""
+
+    @field_validator("root")
+    @classmethod
+    def _names(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        return _check_label_names(value)
+
+
+class StaticLabelsStage:
+    """`static_labels`: add fixed labels.
+
+    ```yaml
+    - static_labels:
+        env: production
+    ```
+    """
+
+    name: ClassVar[str] = "static_labels"
+    mutates_labels: ClassVar[bool] = True
+    Config: ClassVar[type[StaticLabelsConfig]] = StaticLabelsConfig
+    __slots__ = ("_labels",)
+
+    def __init__(self, config: StaticLabelsConfig, ctx: StageContext) -> None:
+        self._labels = {
+            name: value for name, value in config.root.items() if value and label_value(value) is not None
+        }
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        entry.labels.update(self._labels)
+        return entry
+
+
+class LabelListConfig(RootModel[list[str]]):
+    """A list of label names, as `labelallow` and `labeldrop` take."""
+
+
+class LabelAllowStage:
+    """`labelallow`: keep only the listed labels.
+
+    ```yaml
+    - labelallow: [namespace, pod, container]
+    ```
+    """
+
+    name: ClassVar[str] = "labelallow"
+    mutates_labels: ClassVar[bool] = True
+    Config: ClassVar[type[LabelListConfig]] = LabelListConfig
+    __slots__ = ("_allow",)
+
+    def __init__(self, config: LabelListConfig, ctx: StageContext) -> None:
+        self._allow = frozenset(config.root)
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        labels = entry.labels
+        allow = self._allow
+        if not labels.keys() <= allow:
+            entry.labels = {name: value for name, value in labels.items() if name in allow}
+        return entry
+
+
+class LabelDropStage:
+    """`labeldrop`: remove the listed labels.
+
+    ```yaml
+    - labeldrop: [filename, pod_template_hash]
+    ```
+    """
+
+    name: ClassVar[str] = "labeldrop"
+    mutates_labels: ClassVar[bool] = True
+    Config: ClassVar[type[LabelListConfig]] = LabelListConfig
+    __slots__ = ("_drop",)
+
+    def __init__(self, config: LabelListConfig, ctx: StageContext) -> None:
+        self._drop = tuple(dict.fromkeys(config.root))
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        labels = entry.labels
+        for name in self._drop:
+            if name in labels:
+                del labels[name]
+        return entry
+
+
+class StructuredMetadataStage:
+    """`structured_metadata`: attach extracted values, or labels (which are then removed), as metadata.
+
+    ```yaml
+    - structured_metadata:
+        trace_id:           # from extracted `trace_id`
+        pod_uid:            # a label `pod_uid` moves from the stream labels to the metadata
+    ```
+
+    As in Promtail, a name found among the labels takes the label's value and the label is removed, so a
+    high-cardinality label set by relabeling stays out of the stream.
+    """
+
+    name: ClassVar[str] = "structured_metadata"
+    mutates_labels: ClassVar[bool] = True
+    Config: ClassVar[type[LabelMapConfig]] = LabelMapConfig
+    __slots__ = ("_pairs", "_sources")
+
+    def __init__(self, config: LabelMapConfig, ctx: StageContext) -> None:
+        self._pairs = _pairs(config.root)
+        self._sources = tuple(dict.fromkeys(source for _, source in self._pairs))
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        metadata = entry.metadata
+        extracted = entry.extracted or {}
+        labels = entry.labels
+        for name, source in self._pairs:
+            value = extracted.get(source, _MISSING)
+            if value is not _MISSING and (text := label_value(value)) is not None:
+                if metadata is None:
+                    metadata = entry.metadata = {}
+                metadata[name] = text
+            if source in labels:
+                if metadata is None:
+                    metadata = entry.metadata = {}
+                metadata[name] = labels[source]
+        for source in self._sources:
+            if source in labels:
+                del labels[source]
+        return entry
+
+
+class NonIndexedLabelsStage(StructuredMetadataStage):
+    """`non_indexed_labels`: the former name of `structured_metadata`, still accepted by Promtail."""
+
+    name: ClassVar[str] = "non_indexed_labels"
+    __slots__ = ()
+
+
+class TenantStage:
+    """`tenant`: send the entry to another tenant, from a label, an extracted value or a fixed value.
+
+    ```yaml
+    - tenant:
+        source: customer_id   # or `label: namespace`, or `value: team-a` (exactly one)
+    ```
+
+    An empty or missing tenant leaves the entry's tenant as it was (the client's `tenant_id` by default).
+    """
+
+    name: ClassVar[str] = "tenant"
+    mutates_labels: ClassVar[bool] = True
+    __slots__ = ("_label", "_source", "_value")
+
+    class Config(ConfigModel):
+        label: str | None = None
+        source: str | None = None
+        value: str | None = None
+
+        @model_validator(mode="after")
+        def _exactly_one(self) -> TenantStage.Config:
+            given = [key for key in (self.label, self.source, self.value) if key]
+            if not given:
+                raise ValueError("label, source or value config are required")
+            if len(given) > 1:
+                raise ValueError("label, source and value are mutually exclusive: set only one of them")
+            return self
+
+    def __init__(self, config: Config, ctx: StageContext) -> None:
+        self._label = config.label or None
+        self._source = config.source or None
+        self._value = config.value or None
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        if self._source is not None:
+            extracted = entry.extracted or {}
+            tenant = go_string(extracted[self._source]) if self._source in extracted else None
+        elif self._label is not None:
+            tenant = entry.labels.get(self._label)
+        else:
+            tenant = self._value
+        if tenant:
+            entry.labels[TENANT_LABEL] = tenant
+        return entry
+
+
+class PackStage:
+    """`pack`: wrap the line in JSON with the named extracted values (labels included), removing those labels.
+
+    ```yaml
+    - pack:
+        labels: [container, pod]
+        ingest_timestamp: true   # default: the entry's timestamp becomes the time it was packed
+    ```
+
+    The line becomes ``{"container":"app","pod":"p-1","_entry":"original line"}``: keys sorted, the original
+    line last under `_entry`, escaped as Go escapes JSON (``<`` as ``\\u003c``). LogQL's `| unpack` reverses it.
+    """
+
+    name: ClassVar[str] = "pack"
+    mutates_labels: ClassVar[bool] = True
+    __slots__ = ("_ingest", "_keys", "_now_ns")
+
+    class Config(ConfigModel):
+        labels: list[str] = []
+        ingest_timestamp: bool = True
+
+    def __init__(self, config: Config, ctx: StageContext) -> None:
+        self._keys = tuple((name, go_json_string(name) + ":") for name in sorted(set(config.labels)))
+        self._ingest = config.ingest_timestamp
+        self._now_ns = ctx.now_ns
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        extracted = entry.extracted or {}
+        parts: list[str] = []
+        packed: list[str] = []
+        for name, key in self._keys:
+            value = extracted.get(name, _MISSING)
+            if value is _MISSING or (text := go_string(value)) is None:
+                continue
+            parts.append(key + go_json_string(text))
+            packed.append(name)
+        parts.append('"_entry":' + go_json_string(entry.line))
+        entry.line = "{" + ",".join(parts) + "}"
+        labels = entry.labels
+        for name in packed:
+            labels.pop(name, None)
+        if self._ingest:
+            entry.timestamp = self._now_ns()
+        return entry
