@@ -28,6 +28,7 @@ from agent.config.loader import LoadedConfig
 from agent.config.model import ScrapeConfig
 from agent.errors import AgentError, ConfigError, ConfigProblem
 from agent.inspect import inspect_stages
+from agent.logs import log_fields
 from agent.model import Chunk
 from agent.pipeline import Pipeline
 from agent.positions.store import PositionStore
@@ -200,7 +201,7 @@ class Agent:
                         f"{self.config.server.http_listen_port}: {exc.strerror}; "
                         "set server.http_listen_port or -server.http-listen-port"
                     ) from exc
-                log.warning("HTTP server not started in dry-run. reason=%s", exc.strerror)
+                log.warning("HTTP server not started in dry-run.", extra=log_fields(reason=exc.strerror))
                 self.http = None
         async with asyncio.TaskGroup() as group:
             client_tasks = [group.create_task(client.run(), name="client") for client in self.clients]
@@ -214,16 +215,19 @@ class Agent:
             self.health.set_started()
             sdnotify.notify(sdnotify.READY, metrics=self.metrics)
             log.info(
-                "Agent started. config=%s clients=%d pipelines=%d",
-                self.loaded.source,
-                len(self.clients),
-                len(self._pipelines),
+                "Agent started.",
+                extra=log_fields(
+                    config=self.loaded.source,
+                    clients=len(self.clients),
+                    pipelines=len(self._pipelines),
+                    dry_run=self.options.dry_run,
+                ),
             )
             if self.options.stdin:
-                await asyncio.wait(
-                    [*source_tasks, asyncio.ensure_future(self._stopping.wait())],
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                # Standard input ends the run at EOF, or a signal does.
+                stop_waiter = group.create_task(self._stopping.wait(), name="stop-waiter")
+                await asyncio.wait([*source_tasks, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+                stop_waiter.cancel()
             else:
                 await self._stopping.wait()
             await self._shutdown(source_tasks, pipeline_tasks, client_tasks, [positions_task, watchdog])
@@ -271,12 +275,26 @@ class Agent:
                 if interrupts > 1:
                     log.warning("Second interrupt: exiting now without flushing.")
                     os._exit(130)
-            log.info("Signal received, shutting down. signal=%s", signal.Signals(signum).name)
+            log.info("Signal received, shutting down.", extra=log_fields(signal=signal.Signals(signum).name))
             self.request_stop()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread (tests)
                 loop.add_signal_handler(signum, on_signal, signum)
+
+
+def check_stages(loaded: LoadedConfig) -> None:
+    """Build every pipeline once, as `-check-syntax` does, so checks only a constructor can make (a metric
+    name clash, an unreadable GeoIP database) are reported too. Raises ConfigError."""
+    metrics = Metrics()
+    problems: list[ConfigProblem] = []
+    for scrape in loaded.config.scrape_configs:
+        try:
+            build_stages(loaded.pipelines.get(scrape.job_name, []), StageContext(scrape.job_name, metrics))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems, loaded.source)
 
 
 def tune_gc() -> None:

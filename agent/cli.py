@@ -45,7 +45,7 @@ def run(argv: list[str]) -> int:
 
 def _run_agent(flags: Flags) -> int:
     from agent.config.loader import Overrides, load_config, render_config
-    from agent.logs import setup_logging
+    from agent.logs import log_fields, setup_logging
 
     try:
         setup_logging(flags.log_level or "info", flags.log_format or "logfmt")
@@ -68,13 +68,19 @@ def _run_agent(flags: Flags) -> int:
     if not flags.log_level and loaded.config.server.log_level != "info":
         setup_logging(loaded.config.server.log_level, flags.log_format or loaded.config.server.log_format)
     for warning in loaded.warnings:
-        log.warning("Config: %s", warning)
+        log.warning("Config accepted with a warning.", extra=log_fields(path=warning.path, problem=warning.message))
     if flags.print_config_stderr:
         print(render_config(loaded.config), file=sys.stderr)
+    from agent.app import Agent, RunOptions, check_stages
+
     if flags.check_syntax:
+        try:
+            check_stages(loaded)
+        except ConfigError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 1
         print(f"Valid config file! No syntax issues found. ({loaded.source})")
         return 0
-    from agent.app import Agent, RunOptions
 
     options = RunOptions(dry_run=flags.dry_run, stdin=flags.stdin, inspect=flags.inspect)
     try:
@@ -84,7 +90,7 @@ def _run_agent(flags: Flags) -> int:
         print(exc.render(), file=sys.stderr)
         return 1
     except AgentError as exc:
-        log.error("Cannot run: %s", exc)
+        log.error("Cannot run.", extra=log_fields(reason=str(exc)))
         return 1
     except KeyboardInterrupt:
         return 130

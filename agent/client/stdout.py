@@ -10,13 +10,17 @@ printed; the positions store is read-only in dry-run, so nothing is saved.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from typing import IO, Any
 
 from agent.client.batch import format_labels as batch_format_labels
+from agent.logs import log_fields
 from agent.model import Chunk, LogEntry, ack_entries
 from agent.queues import bounded_queue
+
+log = logging.getLogger(__name__)
 
 
 def format_labels(labels: dict[str, str]) -> str:
@@ -41,6 +45,9 @@ def format_entry(entry: LogEntry) -> str:
     return text
 
 
+_STOP: Chunk = []  # end marker, compared by identity
+
+
 class StdoutClient:
     """Prints every entry to `stream` and acknowledges it."""
 
@@ -50,11 +57,18 @@ class StdoutClient:
         self._stream = stream if stream is not None else sys.stdout
         self.queue: asyncio.Queue[Chunk] = bounded_queue(queue_size)
         self.printed = 0
+        self._done = asyncio.Event()
 
     async def run(self) -> None:
-        while True:
-            chunk = await self.queue.get()
-            await self._write(chunk)
+        """Print chunks until `stop` queues the end marker (everything queued before it is printed)."""
+        try:
+            while True:
+                chunk = await self.queue.get()
+                if chunk is _STOP:
+                    return
+                await self._write(chunk)
+        finally:
+            self._done.set()
 
     async def _write(self, chunk: Chunk) -> None:
         text = "".join(format_entry(entry) + "\n" for entry in chunk)
@@ -68,9 +82,13 @@ class StdoutClient:
         self._stream.flush()
 
     async def stop(self, timeout: float) -> None:
-        """Print what is still queued."""
-        while not self.queue.empty():
-            await self._write(self.queue.get_nowait())
+        """Let `run` print what is queued, including a chunk it is writing right now, then return."""
+        await self.queue.put(_STOP)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+        except TimeoutError:
+            log.warning("Dry-run output did not finish in time.", extra=log_fields(timeout=timeout))
 
     def state(self) -> dict[str, Any]:
         return {"url": "stdout (dry-run)", "up": True, "printed": self.printed}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from agent.client.batch import quote as go_quote
 from agent.client.stdout import StdoutClient, format_entry, format_labels
-from agent.model import Checkpoint, LogEntry
+from agent.model import Checkpoint, LogEntry, untracked_checkpoint
 
 
 @pytest.fixture
@@ -76,9 +79,35 @@ class TestStdoutClient:
         checkpoint = Checkpoint(7, 2, lambda c: done.append(c.position))
         out = io.StringIO()
         client = StdoutClient(out)
+        task = asyncio.create_task(client.run())
         await client.queue.put(
             [LogEntry(1, "a", {"j": "x"}, checkpoint), LogEntry(2, "b", {"j": "x"}, checkpoint)]
         )
-        await client.stop(timeout=1)
+        await client.stop(timeout=5)
+        await asyncio.wait_for(task, 5)
         assert [line.split("\t")[2] for line in out.getvalue().splitlines()] == ["a", "b"]
         assert done == [7]
+
+    @pytest.mark.asyncio
+    async def test_prints_the_chunk_it_is_writing_when_stopped(self) -> None:
+        """A chunk taken off the queue but not yet written is still printed by the time `stop()` returns."""
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        release = threading.Event()
+        busy = loop.run_in_executor(None, release.wait)  # the only worker is busy: the write waits in line
+        stream = io.StringIO()
+        client = StdoutClient(stream)
+        task = asyncio.create_task(client.run())
+        try:
+            await client.queue.put([LogEntry(1, "last line", {"job": "app"}, untracked_checkpoint())])
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert client.queue.empty()  # run() has taken the chunk and waits for the executor to write it
+            loop.call_later(0.2, release.set)
+            await client.stop(timeout=5)
+        finally:
+            task.cancel()  # as Agent._shutdown does once the clients are stopped
+            await asyncio.gather(task, return_exceptions=True)
+            release.set()
+            await busy
+        assert stream.getvalue().endswith('\t{job="app"}\tlast line\n')
