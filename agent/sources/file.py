@@ -1,11 +1,11 @@
 """File targets of one scrape config: find files, give each one a `FileTail`, follow rotations without loss.
 
-Discovery runs every `target_config.sync_period` (10 s) and, between syncs, on filesystem events
-(`watchfiles`, inotify on Linux) for the directories the globs start from, so new files and rotations are
-seen within tens of milliseconds and appended lines wake their tail at once. Where events do not reach
-(files behind symlinks, network filesystems), one poller fstats every idle file each
-`min_poll_frequency` in a single thread hop. Globs follow Promtail's doublestar rules: ``**`` spans
-directories, ``{a,b}`` alternatives, ``__path_exclude__`` removes matches.
+Discovery runs every `target_config.sync_period` (10 s) and, between syncs, on filesystem events (inotify
+on Linux) for the directories the globs start from, so new files and rotations are seen within tens of
+milliseconds and appended lines wake their tail at once. Where events do not reach (files behind symlinks,
+network filesystems), one poller fstats every idle file each `min_poll_frequency` in a single thread hop.
+Globs follow Promtail's doublestar rules: ``**`` spans directories, ``{a,b}`` alternatives,
+``__path_exclude__`` removes matches.
 
 A path is followed by inode: when the file at a path changes (rename + create), the old tail drains the
 renamed file through its open descriptor while a new tail reads the new file from the start; a drained
@@ -14,7 +14,8 @@ file matched again under its new name is adopted, not read twice. Copytruncate i
 its path (rotated while the agent was stopped) is looked up beside it and its remaining lines read first.
 
 This module owns discovery and the per-file task lifetimes; reading is `agent.sources.tail`, offsets are
-`agent.positions.store`, blocking calls are `agent.sources.fileio`.
+`agent.positions.store`, blocking calls are `agent.sources.fileio`. Compiling globs is `agent.sources.globs`,
+filesystem events `agent.sources.watch`, recognising a file again by identity `agent.sources.rotation`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,20 +33,20 @@ import watchfiles
 
 from agent.config.model import DecompressionConfig, FileWatchConfig, LimitsConfig
 from agent.model import Labels
-from agent.positions.store import FileIdentity, FileRecord, PositionStore, fingerprint
+from agent.positions.store import PositionStore
+from agent.positions.tracker import FileIdentity, FileRecord
 from agent.server.metrics import Metrics
 from agent.sources import fileio
+from agent.sources.globs import TargetGlobs
 from agent.sources.ratelimit import ReadlineLimiter
+from agent.sources.rotation import KnownFiles, RotationDetector
 from agent.sources.tail import READ_SIZE, ChunkSink, FileTail, TailEnd, TailOptions
+from agent.sources.watch import Changes, DirectoryWatcher
 
 log = logging.getLogger(__name__)
 
 FILENAME_LABEL = "filename"
 """The label Promtail adds to every entry of a file: the file's path."""
-
-WATCH_DEBOUNCE_MS = 50
-WATCH_STEP_MS = 10
-"""watchfiles batching: a change is reported after 10 ms of quiet, or 50 ms into a burst of changes."""
 
 WATCH_START_RESYNC = 0.5
 """Seconds after the watcher (re)starts at which one extra sync catches files created meanwhile."""
@@ -54,11 +54,7 @@ WATCH_START_RESYNC = 0.5
 ROTATE_WAIT = 5.0
 """Seconds a rotated or deleted file is still followed after its last growth (writers reopen late)."""
 
-COPY_GRACE = 1.0
-"""Seconds a new file that looks like a copy of a followed file waits, so a truncated tail can claim it."""
-
 _COMPRESSED_EXTENSIONS = {".gz": "gz", ".bz2": "bz2", ".z": "z"}
-_GLOB_CHARS = frozenset("*?[{")
 
 
 @dataclass(frozen=True)
@@ -71,6 +67,16 @@ class FileTarget:
     path: str
     exclude: str = ""
     labels: Labels = field(default_factory=dict)
+
+
+class _CompiledTarget(TargetGlobs):
+    """A target and its compiled globs."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: FileTarget) -> None:
+        super().__init__(target.path, target.exclude)
+        self.target = target
 
 
 class FileSource:
@@ -131,17 +137,12 @@ class FileSource:
         self._target_of: dict[str, _CompiledTarget] = {}
         self._draining: set[FileTail] = set()
         self._finished: dict[str, tuple[int, int]] = {}
-        # Files drained and released while still linked somewhere: if the globs find them under another
-        # name soon after, they continue at their end instead of being read again.
-        self._retired: dict[tuple[int, int], tuple[FileIdentity, int, float]] = {}
-        self._deferred: dict[str, int] = {}
+        self._rotations = RotationDetector(positions, metrics, self._request_check)
         self._warned: set[tuple[str, str]] = set()
         self._quiet_patterns: set[str] = set()
         self._changed: set[str] = set()
         self._wake = asyncio.Event()
-        self._roots: dict[str, bool] = {}
-        self._watch_stop = asyncio.Event()
-        self._watch_failed = False
+        self._watcher = DirectoryWatcher(self._on_changes, self._sync_soon, metrics)
         self._group: asyncio.TaskGroup | None = None
         self._next_sync = 0.0
 
@@ -154,12 +155,11 @@ class FileSource:
             try:
                 await self._recover_saved()
                 await self._sync()
-                group.create_task(self._watch_loop(), name=f"watch:{self.name}")
+                group.create_task(self._watcher.run(), name=f"watch:{self.name}")
                 group.create_task(self._poll_loop(), name=f"poll:{self.name}")
                 await self._control_loop()
             finally:
-                # watchfiles waits in a thread that only checks this event: set it before the group waits.
-                self._watch_stop.set()
+                self._watcher.stop()  # before the group waits: watchfiles' thread checks only this
 
     def status(self) -> dict[str, Any]:
         """For `/status`: every file being read, with read and acknowledged offsets. Ready once one is."""
@@ -207,7 +207,7 @@ class FileSource:
 
     async def _sync(self) -> None:
         horizon = time.monotonic() - 2 * self._sync_period - self._options.rotate_wait
-        self._retired = {k: v for k, v in self._retired.items() if v[2] >= horizon}
+        self._rotations.forget_retired_before(horizon)
         matched = await fileio.expand_globs([t.patterns for t in self._targets])
         candidates: dict[str, _CompiledTarget] = {}
         for target, paths in zip(self._targets, matched, strict=True):
@@ -259,7 +259,7 @@ class FileSource:
         # Paths with a saved position first: their rotated predecessors are found before a new name of the
         # same file could be taken for a new file.
         arrivals.sort(key=lambda p: (self._store.record(p) is None, p))
-        known = _Known(self._all_tails(), self._store.records())
+        known = KnownFiles(self._all_tails(), self._store.records())
         for path in arrivals:
             stat = stats.get(path)
             if isinstance(stat, fileio.FileStat) and path not in self._tails:
@@ -280,7 +280,7 @@ class FileSource:
     def _all_tails(self) -> list[FileTail]:
         return [*self._draining, *self._tails.values()]
 
-    async def _arrive(self, path: str, target: _CompiledTarget, stat: fileio.FileStat, known: _Known) -> None:
+    async def _arrive(self, path: str, target: _CompiledTarget, stat: fileio.FileStat, known: KnownFiles) -> None:
         key = (stat.device, stat.inode)
         tail = known.tail_at(key)
         if tail is not None:
@@ -303,7 +303,7 @@ class FileSource:
         if opened is None:
             return
         okey = (opened.stat.device, opened.stat.inode)
-        if not fmt and self._copy_of_followed(path, opened, known):
+        if not fmt and self._rotations.copy_of_followed(path, opened, known):
             fileio.close_now(opened.fd)
             return
         if path in self._tails or known.tail_at(okey) is not None:
@@ -325,12 +325,12 @@ class FileSource:
         )
         self._tails[path] = tail
         self._target_of[path] = target
-        self._deferred.pop(path, None)
+        self._rotations.following(path)
         known.add(tail)
         self._spawn(tail)
         log.info("Reading file.", extra={"path": path, "offset": tracker.read_offset})
 
-    async def _record_for(self, path: str, opened: fileio.Opened, fmt: str, known: _Known) -> FileRecord | None:
+    async def _record_for(self, path: str, opened: fileio.Opened, fmt: str, known: KnownFiles) -> FileRecord | None:
         """The record to resume `path` from: its own, one found by identity, or a new one at offset 0."""
         stat, head = opened.stat, opened.head
         identity = FileIdentity.of(stat.device, stat.inode, head)
@@ -344,9 +344,9 @@ class FileSource:
             )
             return None
         if record is None:
-            record = self._claim_by_identity(path, opened, known)
+            record = self._rotations.claim_by_identity(path, opened, known)
             if record is None:
-                return self._store.new_record(path, identity, self._retired_offset(path, opened))
+                return self._store.new_record(path, identity, self._rotations.retired_offset(path, opened))
         elif record.identity is None:
             # Written by Promtail: trust the offset unless the file is now shorter (Promtail's rule).
             if not fmt and stat.size < record.offset:
@@ -364,56 +364,6 @@ class FileSource:
                 await self._recover(record, exclude=(stat.device, stat.inode), known=known)
             return self._store.new_record(path, identity, 0)
         return record
-
-    def _claim_by_identity(self, path: str, opened: fileio.Opened, known: _Known) -> FileRecord | None:
-        stat = opened.stat
-        record = known.record_at((stat.device, stat.inode))
-        identity = record.identity if record is not None else None
-        if (
-            record is None
-            or identity is None
-            or record.tracker is not None
-            or record.key == path
-            or not identity.same_content(opened.head)
-            or stat.size < record.offset
-        ):
-            return None
-        log.info(
-            "Known file found under a new name; resuming it.",
-            extra={"path": path, "previous": record.key, "offset": record.offset},
-        )
-        self._store.rekey(record, path)
-        return record
-
-    def _retired_offset(self, path: str, opened: fileio.Opened) -> int:
-        stat = opened.stat
-        retired = self._retired.pop((stat.device, stat.inode), None)
-        if retired is None:
-            return 0
-        identity, offset, _ = retired
-        if not identity.same_content(opened.head) or stat.size < offset:
-            return 0
-        log.info(
-            "File already read found under a new name; continuing at its end.",
-            extra={"path": path, "offset": offset},
-        )
-        return offset
-
-    def _copy_of_followed(self, path: str, opened: fileio.Opened, known: _Known) -> bool:
-        # A new file that starts like a file being read is most likely copytruncate's copy, seen before the
-        # tail noticed the truncation: give the tail a moment to claim it instead of reading it twice.
-        if self._deferred.get(path) == opened.stat.inode:
-            return False
-        like = known.tail_like(opened.head)
-        if like is None:
-            return False
-        self._deferred[path] = opened.stat.inode
-        asyncio.get_running_loop().call_later(COPY_GRACE, self._request_check, path)
-        log.debug(
-            "New file starts like a followed one; checking again shortly.",
-            extra={"path": path, "like": like.path},
-        )
-        return True
 
     def _adopt(self, tail: FileTail, path: str, target: _CompiledTarget) -> None:
         log.info(
@@ -469,31 +419,14 @@ class FileSource:
                 await self._recover(record, exclude=None)
 
     async def _recover(
-        self, record: FileRecord, exclude: tuple[int, int] | None, known: _Known | None = None
+        self, record: FileRecord, exclude: tuple[int, int] | None, known: KnownFiles | None = None
     ) -> None:
         """Find the file `record` describes beside its old path and drain it from the saved offset."""
         identity = record.identity
         assert identity is not None
         busy = {(t.device, t.inode) for t in self._all_tails()}
-        found = None
-        for candidate in await fileio.scan_siblings(record.key, min_size=record.offset):
-            ckey = (candidate.stat.device, candidate.stat.inode)
-            if ckey == exclude or not identity.same_content(candidate.head):
-                continue
-            if ckey in busy:
-                self._store.release(record)  # already being read
-                return
-            if found is None or ckey == (identity.device, identity.inode):
-                found = candidate
+        found = await self._rotations.find_rotated(record, exclude, busy)
         if found is None:
-            unread = (record.size or 0) - record.offset
-            if unread > 0:
-                self._metrics.errors.labels(component="file", reason="rotated_file_not_found").inc()
-                log.warning(
-                    "Rotated file not found beside its old path; its unread lines are lost.",
-                    extra={"path": record.key, "offset": record.offset, "unread_bytes": unread},
-                )
-            self._store.release(record)
             return
         opened = await self._open(found.path)
         if opened is None or not identity.same_content(opened.head):
@@ -558,9 +491,8 @@ class FileSource:
             else:
                 self._store.release(record)
                 if tail.linked and tail.identity.fingerprint_size:
-                    self._retired[(tail.device, tail.inode)] = (
-                        tail.identity, tail.tracker.read_offset, time.monotonic()
-                    )
+                    key = (tail.device, tail.inode)
+                    self._rotations.retire(key, tail.identity, tail.tracker.read_offset, time.monotonic())
                 log.info("Finished reading file.", extra={"path": tail.path, "offset": tail.tracker.read_offset})
         finally:
             tail.close()
@@ -631,44 +563,9 @@ class FileSource:
                 wanted[root] = wanted.get(root, False) or recursive
         existing = await fileio.existing_directories(wanted)
         roots = {d: r for d, r in wanted.items() if d in existing}
-        if roots != self._roots or self._watch_failed:
-            self._roots = roots
-            self._watch_failed = False
-            self._watch_stop.set()  # the watch loop restarts with the new roots
+        self._watcher.watch(roots)
 
-    async def _watch_loop(self) -> None:
-        while True:
-            stop = self._watch_stop = asyncio.Event()
-            roots = dict(self._roots)
-            if not roots:
-                await stop.wait()
-                continue
-            async with asyncio.TaskGroup() as group:
-                for recursive in (False, True):
-                    dirs = sorted(d for d, r in roots.items() if r is recursive)
-                    if dirs:
-                        group.create_task(self._watch(dirs, recursive, stop))
-                self._sync_soon()
-
-    async def _watch(self, dirs: list[str], recursive: bool, stop: asyncio.Event) -> None:
-        try:
-            async for changes in watchfiles.awatch(
-                *dirs, watch_filter=None, debounce=WATCH_DEBOUNCE_MS, step=WATCH_STEP_MS, stop_event=stop,
-                recursive=recursive, rust_timeout=1000,
-            ):
-                self._on_changes(changes)
-        except (OSError, RuntimeError) as exc:
-            # inotify limits, a directory removed meanwhile: polling still reads appends and syncs still
-            # find files, only later. Retried at the next sync.
-            self._watch_failed = True
-            self._metrics.errors.labels(component="file", reason="watch_failed").inc()
-            log.warning(
-                "Watching directories failed; falling back to polling.",
-                extra={"dirs": ",".join(dirs), "error": exc},
-            )
-            await stop.wait()
-
-    def _on_changes(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+    def _on_changes(self, changes: Changes) -> None:
         wake_draining = False
         for change, path in changes:
             tail = self._tails.get(path)
@@ -689,157 +586,3 @@ class FileSource:
                 tail.wake()
         if self._changed:
             self._wake.set()
-
-
-class _Known:
-    """What one discovery pass compares new files against: tails and saved records by inode, tails by content.
-
-    Built once per pass (not per file), so discovering thousands of files stays linear.
-    """
-
-    def __init__(self, tails: list[FileTail], records: list[FileRecord]) -> None:
-        self._tails: dict[tuple[int, int], FileTail] = {}
-        self._fingerprints: dict[int, dict[str, FileTail]] = {}
-        self._records = {
-            (r.identity.device, r.identity.inode): r for r in records if r.identity is not None and r.tracker is None
-        }
-        for tail in tails:
-            self.add(tail)
-
-    def add(self, tail: FileTail) -> None:
-        self._tails[(tail.device, tail.inode)] = tail
-        identity = tail.identity
-        if identity.fingerprint_size:
-            self._fingerprints.setdefault(identity.fingerprint_size, {})[identity.fingerprint] = tail
-
-    def tail_at(self, key: tuple[int, int]) -> FileTail | None:
-        tail = self._tails.get(key)
-        # A tail that moved to another inode meanwhile (a truncated file's copy) no longer counts here.
-        return tail if tail is not None and (tail.device, tail.inode) == key else None
-
-    def record_at(self, key: tuple[int, int]) -> FileRecord | None:
-        return self._records.get(key)
-
-    def tail_like(self, head: bytes) -> FileTail | None:
-        """A tail whose file starts with the same bytes as `head` (one hash per distinct fingerprint size)."""
-        for size, tails in self._fingerprints.items():
-            if len(head) >= size:
-                tail = tails.get(fingerprint(head[:size]))
-                if tail is not None:
-                    return tail
-        return None
-
-
-# -- globs, as Promtail's doublestar reads them
-
-
-class _CompiledTarget:
-    __slots__ = ("_exclude", "_include", "patterns", "roots", "target")
-
-    def __init__(self, target: FileTarget) -> None:
-        self.target = target
-        expanded = [os.path.abspath(p) for p in expand_braces(target.path)]
-        self.patterns = [p.replace("[^", "[!") for p in expanded]  # Python's glob negates with [!]
-        self._include = [glob_regex(p) for p in expanded]
-        self._exclude = (
-            [glob_regex(os.path.abspath(p)) for p in expand_braces(target.exclude)] if target.exclude else []
-        )
-        self.roots = [glob_root(p) for p in expanded]
-
-    def excludes(self, path: str) -> bool:
-        return any(r.match(path) for r in self._exclude)
-
-    def matches(self, path: str) -> bool:
-        return any(r.match(path) for r in self._include) and not self.excludes(path)
-
-
-def expand_braces(pattern: str) -> list[str]:
-    """``/var/log/{a,b}.log`` → ``[/var/log/a.log, /var/log/b.log]`` (nested braces too)."""
-    depth = 0
-    start = -1
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "{":
-            if depth == 0:
-                start = index
-            depth += 1
-        elif char == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                head, tail = pattern[:start], pattern[index + 1 :]
-                return [
-                    expanded
-                    for alternative in _split_alternatives(pattern[start + 1 : index])
-                    for expanded in expand_braces(head + alternative + tail)
-                ]
-        index += 1
-    return [pattern]
-
-
-def _split_alternatives(body: str) -> list[str]:
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for char in body:
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += char == "{"
-        depth -= char == "}" and depth > 0
-        current += char
-    parts.append(current)
-    return parts
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A regex matching what the (brace-free) glob `pattern` matches: ``**`` spans directories, ``*`` not."""
-    out: list[str] = []
-    index = 0
-    size = len(pattern)
-    while index < size:
-        char = pattern[index]
-        if char == "*":
-            if pattern.startswith("**", index):
-                end = index + 2
-                whole = (index == 0 or pattern[index - 1] == "/") and (end == size or pattern[end] == "/")
-                if whole and end < size:
-                    out.append("(?:.*/)?")
-                    index = end + 1
-                    continue
-                out.append(".*" if whole else "[^/]*")
-                index = end
-                continue
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            close = pattern.find("]", index + 2)
-            if close < 0:
-                out.append(re.escape(char))
-            else:
-                body = pattern[index + 1 : close]
-                negate = body[:1] in ("!", "^")
-                body = body[1:] if negate else body
-                out.append(("[^" if negate else "[") + body.replace("\\", "\\\\") + "]")
-                index = close
-        elif char == "\\" and index + 1 < size:
-            index += 1
-            out.append(re.escape(pattern[index]))
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def glob_root(pattern: str) -> tuple[str, bool]:
-    """The directory a glob starts in, and whether matches can lie in its subdirectories."""
-    parts = pattern.split("/")
-    for index, part in enumerate(parts):
-        if _GLOB_CHARS.intersection(part):
-            return "/".join(parts[:index]) or "/", index < len(parts) - 1
-    return os.path.dirname(pattern) or "/", False

@@ -66,3 +66,15 @@ class StageContext:
         self.metrics.dropped_entries.labels(host="", reason=reason, tenant="").inc()
         self.metrics.dropped_bytes.labels(host="", reason=reason, tenant="").inc(len(entry.line))
         self.metrics.stage_dropped.labels(reason=reason).inc()
+
+    def error_counter(self, reason: str) -> Any:
+        """The `errors` counter a stage increments when it leaves a bad entry as it is, for `reason`."""
+        return self.metrics.errors.labels(component="stage", reason=reason)
+
+
+def ensure_extracted(entry: LogEntry) -> dict[str, Any]:
+    """The entry's extracted map, made from its labels on first use (Promtail shows labels as extracted values)."""
+    extracted = entry.extracted
+    if extracted is None:
+        extracted = entry.extracted = dict(entry.labels)
+    return extracted

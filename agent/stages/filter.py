@@ -28,7 +28,7 @@ from agent.config.units import Duration, Size
 from agent.model import LogEntry
 from agent.regex import compile_re2
 from agent.stages.base import StageContext
-from agent.stages.parse import go_string
+from agent.stages.values import go_string
 
 log = logging.getLogger(__name__)
 

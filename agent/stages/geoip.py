@@ -19,7 +19,7 @@ from agent.config.base import ConfigModel
 from agent.model import LogEntry
 from agent.stages.base import StageContext
 from agent.stages.metrics import format_go_float_g
-from agent.stages.parse import go_string
+from agent.stages.values import go_string
 
 
 def _open(path: str) -> maxminddb.Reader:
@@ -77,7 +77,7 @@ class GeoIPStage:
         self._reader = _open(config.db)
         self._source = config.source
         self._fields = {"city": _city_fields, "asn": _asn_fields, "country": _country_fields}[config.db_type]
-        self._errors = ctx.metrics.errors.labels(component="stage", reason="geoip_not_an_ip_address")
+        self._errors = ctx.error_counter("geoip_not_an_ip_address")
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         extracted = entry.extracted

@@ -31,7 +31,7 @@ from agent.config.base import ConfigModel
 from agent.config.units import Duration
 from agent.model import LogEntry
 from agent.stages.base import StageContext
-from agent.stages.parse import go_string
+from agent.stages.values import go_string
 
 # -- Extracted values, converted as Promtail converts them -------------------------------------------------
 
@@ -399,7 +399,7 @@ class MetricsStage:
             family = register_family(registry, metric.prefix + name, metric.type, metric.description, buckets, clock)
             rules.append(_Rule(name, metric, family))
         self._rules = tuple(rules)
-        self._errors = ctx.metrics.errors.labels(component="stage", reason="metrics_value_not_a_number")
+        self._errors = ctx.error_counter("metrics_value_not_a_number")
         self._last_labels: dict[str, str] = {}
         self._last_key: SeriesKey = ()
 

@@ -22,6 +22,7 @@ from agent.stages.base import Stage, StageContext
 # One module per family (see the package docstring). Each module's stage classes carry `name` and `Config`.
 _FAMILIES = (
     "parse",
+    "container",
     "labels",
     "rewrite",
     "timestamp",

@@ -14,10 +14,10 @@ from pydantic import field_validator
 
 from agent.config.base import ConfigModel
 from agent.model import LogEntry
-from agent.regex import compile_re2
 from agent.stages.base import StageContext
-from agent.stages.parse import Source, go_string
+from agent.stages.fields import Expression, Source, TemplateText
 from agent.stages.template_engine import StrMap, Template, TemplateExecError
+from agent.stages.values import go_string
 
 _MISSING: Any = object()
 
@@ -95,24 +95,9 @@ class ReplaceStage:
     )
 
     class Config(ConfigModel):
-        expression: re.Pattern[str]
+        expression: Expression
         source: Source = None
-        replace: str = ""
-
-        @field_validator("expression", mode="before")
-        @classmethod
-        def _compile(cls, value: object) -> object:
-            if isinstance(value, str):
-                if not value:
-                    raise ValueError("expression is required")
-                return compile_re2(value)
-            return value
-
-        @field_validator("replace")
-        @classmethod
-        def _template(cls, value: str) -> str:
-            Template(value)  # raises ValueError with the line and column of the problem
-            return value
+        replace: TemplateText = ""
 
     def __init__(self, config: Config, ctx: StageContext) -> None:
         pattern = config.expression
@@ -124,9 +109,8 @@ class ReplaceStage:
         fields = self._template.fields  # the names the template reads, or None when it may read any
         self._fields = None if fields is None else tuple(name for name in fields if name != "Value")
         self._source = config.source
-        errors = ctx.metrics.errors
-        self._bad_source = errors.labels(component="stage", reason="replace_source_not_string")
-        self._failed = errors.labels(component="stage", reason="replace_template_failed")
+        self._bad_source = ctx.error_counter("replace_source_not_string")
+        self._failed = ctx.error_counter("replace_template_failed")
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         extracted = entry.extracted

@@ -16,8 +16,9 @@ from pydantic import field_validator
 from agent.config.base import ConfigModel
 from agent.model import LogEntry
 from agent.stages.base import StageContext
-from agent.stages.parse import go_string
+from agent.stages.fields import TemplateText
 from agent.stages.template_engine import Template, TemplateExecError
+from agent.stages.values import go_string
 
 _MISSING: Any = object()
 
@@ -26,19 +27,13 @@ class TemplateConfig(ConfigModel):
     """`template` stage settings. Promtail requires only `source`; an absent `template` renders empty."""
 
     source: str
-    template: str = ""
+    template: TemplateText = ""
 
     @field_validator("source")
     @classmethod
     def _source_required(cls, value: str) -> str:
         if not value:
             raise ValueError("template source value is required")
-        return value
-
-    @field_validator("template")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        Template(value)  # raises ValueError with the line and column of the problem
         return value
 
 
@@ -70,7 +65,7 @@ class TemplateStage:
             self._lookups = tuple(
                 (name, config.source if name == "Value" else name) for name in sorted(fields) if name != "Entry"
             )
-        self._failed = ctx.metrics.errors.labels(component="stage", reason="template_failed")
+        self._failed = ctx.error_counter("template_failed")
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         extracted = entry.extracted

@@ -20,7 +20,7 @@ from agent.config.base import ConfigModel
 from agent.model import LogEntry
 from agent.stages.base import StageContext
 from agent.stages.golayout import NAMED_LAYOUTS, LayoutParser, load_location, system_local_zone
-from agent.stages.parse import go_string
+from agent.stages.values import go_string
 
 _MISSING: Any = object()
 _LAST_KNOWN_LIMIT = 10_000  # label sets whose last timestamp `fudge` remembers (Promtail's LRU size)
@@ -203,9 +203,8 @@ class TimestampStage:
         self._pending_labels: dict[str, str] | None = None
         self._pending_key: frozenset[tuple[str, str]] = frozenset()
         self._pending_timestamp = 0
-        errors = ctx.metrics.errors
-        self._missing = errors.labels(component="stage", reason="timestamp_source_missing")
-        self._unparsable = errors.labels(component="stage", reason="timestamp_parse_failed")
+        self._missing = ctx.error_counter("timestamp_source_missing")
+        self._unparsable = ctx.error_counter("timestamp_parse_failed")
 
     def _compile(self, text: str, location: tzinfo | None) -> Parse:
         epoch = _EPOCH_FORMATS.get(text)

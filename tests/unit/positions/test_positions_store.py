@@ -11,7 +11,8 @@ import yaml
 
 from agent.errors import PositionsError
 from agent.positions.config import PositionsConfig
-from agent.positions.store import FileIdentity, PositionStore
+from agent.positions.store import PositionStore
+from agent.positions.tracker import FileIdentity
 from agent.server.metrics import Metrics
 from support.files import wait_until
 

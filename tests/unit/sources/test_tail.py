@@ -13,7 +13,8 @@ import pytest
 
 from agent.model import Chunk
 from agent.positions.config import PositionsConfig
-from agent.positions.store import FileIdentity, PositionStore
+from agent.positions.store import PositionStore
+from agent.positions.tracker import FileIdentity
 from agent.queues import bounded_queue
 from agent.server.metrics import Metrics
 from agent.sources import fileio

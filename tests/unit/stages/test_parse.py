@@ -1,4 +1,4 @@
-"""Parsing stages: regex, json, logfmt, docker, cri, eventlogmessage, and the Go value conventions they share.
+"""Parsing stages: regex, json, logfmt, eventlogmessage.
 
 Expected values come from Promtail's stage documentation (the examples are reproduced as written, with the
 documented typos noted) and from Go's behaviour where the documentation is silent.
@@ -6,35 +6,19 @@ documented typos noted) and from Go's behaviour where the documentation is silen
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.model import Checkpoint, LogEntry
-from agent.pipeline import Pipeline
-from agent.server.metrics import Metrics
-from agent.stages.base import StageContext
-from agent.stages.parse import (
-    CriStage,
-    format_go_float,
-    go_json_marshal,
-    go_string,
-    parse_rfc3339_nano,
-    scan_logfmt,
-)
-from agent.stages.rewrite import DecolorizeStage
+from agent.model import LogEntry
+from agent.stages.parse import scan_logfmt
 
 if TYPE_CHECKING:
     from .conftest import Stages
 
     Build = Callable[..., Stages]
     Problems = Callable[[str], list[str]]
-
-
-def _ns(year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int = 0) -> int:
-    return calendar.timegm((year, month, day, hour, minute, second)) * 1_000_000_000 + nanos
 
 
 def _out(stages: Stages, line: str, **kwargs: Any) -> LogEntry:
@@ -47,70 +31,6 @@ def _extracted(stages: Stages, line: str, **kwargs: Any) -> dict[str, Any]:
     extracted = _out(stages, line, **kwargs).extracted
     assert extracted is not None
     return extracted
-
-
-class TestGoValues:
-    @pytest.mark.parametrize(
-        ("value", "expected"),
-        [
-            pytest.param(125.0, "125", id="integral-float"),
-            pytest.param(1.5, "1.5", id="fraction"),
-            pytest.param(-0.0, "-0", id="negative-zero"),
-            pytest.param(1e21, "1000000000000000000000", id="large-no-exponent"),
-            pytest.param(1e-7, "0.0000001", id="small-no-exponent"),
-            pytest.param(12345678901234567890.0, "12345678901234567000", id="beyond-float-precision"),
-            pytest.param(float("inf"), "+Inf", id="infinity"),
-        ],
-    )
-    def test_format_go_float(self, value: float, expected: str) -> None:
-        """Floats print as Go's strconv.FormatFloat(v, 'f', -1, 64)."""
-        assert format_go_float(value) == expected
-
-    @pytest.mark.parametrize(
-        ("value", "expected"),
-        [
-            pytest.param("x", "x", id="string"),
-            pytest.param(True, "true", id="bool"),
-            pytest.param(3, "3", id="int"),
-            pytest.param(2.5, "2.5", id="float"),
-            pytest.param(None, None, id="null-has-no-string"),
-            pytest.param({"a": 1}, None, id="map-has-no-string"),
-        ],
-    )
-    def test_go_string(self, value: Any, expected: str | None) -> None:
-        """Extracted values convert to strings as Promtail's getString does."""
-        assert go_string(value) == expected
-
-    @pytest.mark.parametrize(
-        ("value", "expected"),
-        [
-            pytest.param({"b": 1.0, "a": [True, None]}, '{"b":1,"a":[true,null]}', id="compact"),
-            pytest.param({"h": "<a&b>"}, '{"h":"\\u003ca\\u0026b\\u003e"}', id="html-escaped"),
-            pytest.param(["\b\f\n"], '["\\u0008\\u000c\\n"]', id="control-characters"),
-            pytest.param(["é\u2028"], '["é\\u2028"]', id="unicode-kept-line-separator-escaped"),
-            pytest.param([1e21, 1e-7, 0.5], "[1e+21,1e-7,0.5]", id="float-exponents"),
-        ],
-    )
-    def test_go_json_marshal(self, value: Any, expected: str) -> None:
-        """Objects and arrays go back to JSON text as Go's encoder writes it."""
-        assert go_json_marshal(value) == expected
-
-    @pytest.mark.parametrize(
-        ("text", "expected"),
-        [
-            pytest.param("2019-04-30T02:12:41.8443515Z", _ns(2019, 4, 30, 2, 12, 41, 844351500), id="nanos"),
-            pytest.param("2019-04-30T02:12:41Z", _ns(2019, 4, 30, 2, 12, 41), id="no-fraction"),
-            pytest.param("2019-04-30T04:12:41+02:00", _ns(2019, 4, 30, 2, 12, 41), id="offset"),
-            pytest.param("2019-04-30T02:12:41.1234567891Z", _ns(2019, 4, 30, 2, 12, 41, 123456789), id="10-digits"),
-            pytest.param("2019-02-30T02:12:41Z", None, id="no-such-day"),
-            pytest.param("2019-04-30 02:12:41Z", None, id="space-not-t"),
-            pytest.param("2019-04-30T24:00:00Z", None, id="hour-24"),
-            pytest.param("", None, id="empty"),
-        ],
-    )
-    def test_parse_rfc3339_nano(self, text: str, expected: int | None) -> None:
-        """Timestamps parse as Go's time.Parse(time.RFC3339Nano) does."""
-        assert parse_rfc3339_nano(text) == expected
 
 
 class TestRegexStage:
@@ -469,215 +389,6 @@ class TestLogfmtStage:
         assert problems("- logfmt: {mapping: {}}") == [
             "pipeline_stages[0].logfmt.mapping: logfmt mapping is required"
         ]
-
-
-class TestDockerStage:
-    LINE = '{"log":"log message\\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z"}'
-
-    def test_doc_example(self, build: Build) -> None:
-        """Promtail's example: output, stream and timestamp are extracted; line, label and time are set."""
-        stages = build("- docker: {}")
-        entry = _out(stages, self.LINE, labels={"job": "d"})
-        assert entry.extracted == {
-            "job": "d",
-            "output": "log message\n",
-            "stream": "stderr",
-            "timestamp": "2019-04-30T02:12:41.8443515Z",
-        }
-        assert entry.line == "log message\n"  # Promtail keeps the newline Docker wrote
-        assert entry.labels == {"job": "d", "stream": "stderr"}
-        assert entry.timestamp == _ns(2019, 4, 30, 2, 12, 41, 844351500)
-
-    def test_malformed_line_passes_unchanged(self, build: Build) -> None:
-        """A line that is not Docker JSON is sent as it is and counted."""
-        stages = build("- docker: {}")
-        entry = _out(stages, "plain text", timestamp=7)
-        assert (entry.line, entry.labels, entry.timestamp) == ("plain text", {}, 7)
-        assert stages.errors("docker_malformed") == 1
-
-    def test_invalid_time_keeps_timestamp(self, build: Build) -> None:
-        """An unparsable `time` leaves the entry's timestamp and is counted."""
-        stages = build("- docker: {}")
-        entry = _out(stages, '{"log":"x","stream":"stdout","time":"yesterday"}', timestamp=7)
-        assert (entry.line, entry.timestamp) == ("x", 7)
-        assert stages.errors("docker_invalid_timestamp") == 1
-
-    def test_missing_log_keeps_line(self, build: Build) -> None:
-        """Without a `log` key, `output` is null and the line is left alone."""
-        stages = build("- docker: {}")
-        entry = _out(stages, '{"stream":"stdout","time":"2019-04-30T02:12:41Z"}')
-        assert entry.line == '{"stream":"stdout","time":"2019-04-30T02:12:41Z"}'
-        assert entry.labels == {"stream": "stdout"}
-
-    def test_unicode_log(self, build: Build) -> None:
-        """Escaped and raw non-ASCII text in `log` arrives decoded."""
-        stages = build("- docker: {}")
-        entry = _out(stages, '{"log":"\\u00e9t\u00e9\\n","stream":"stdout","time":"2019-04-30T02:12:41Z"}')
-        assert entry.line == "été\n"
-
-
-def _counting(pending: int) -> Checkpoint:
-    return Checkpoint(0, pending, lambda checkpoint: None)
-
-
-class TestCriStage:
-    def test_doc_example(self, build: Build) -> None:
-        """Promtail's example: content, stream, flags and time are extracted; line, label and time are set."""
-        stages = build("- cri: {}")
-        entry = _out(stages, "2019-04-30T02:12:41.8443515Z stdout F message", labels={"job": "k"})
-        assert entry.extracted == {
-            "job": "k",
-            "time": "2019-04-30T02:12:41.8443515Z",
-            "stream": "stdout",
-            "flags": "F",  # the documentation says "xx"
-            "content": "message",
-        }
-        assert entry.line == "message"
-        assert entry.labels == {"job": "k", "stream": "stdout"}
-        assert entry.timestamp == _ns(2019, 4, 30, 2, 12, 41, 844351500)
-
-    def test_doc_well_formed_line(self, build: Build) -> None:
-        """Promtail's first format example parses; its content keeps the newline and, flagged P, is held."""
-        stages = build("- cri: {}")
-        assert stages.run("2019-01-01T01:00:00.000000001Z stderr P test\ngood") is None
-        assert _out(stages, "2019-01-01T01:00:00.000000001Z stderr F !").line == "test\ngood!"
-
-    @pytest.mark.parametrize(
-        "line",
-        [
-            pytest.param("2019-01-01 T01:00:00.000000001Z stderr testgood", id="doc-space-in-time"),
-            pytest.param("2019-01-01T01:00:00.000000001Z testgood", id="doc-no-stream"),
-            pytest.param("2019-01-01T01:00:00Z stdin F x", id="unknown-stream"),
-            pytest.param("", id="empty"),
-        ],
-    )
-    def test_malformed_lines_pass_unchanged(self, build: Build, line: str) -> None:
-        """Lines not in CRI format are sent as they are, with their labels and timestamp."""
-        entry = _out(build("- cri: {}"), line, timestamp=3)
-        assert (entry.line, entry.timestamp, entry.labels) == (line, 3, {})
-
-    @pytest.mark.parametrize(
-        ("line", "content"),
-        [
-            pytest.param("2019-01-01T00:00:00Z stdout F ", "", id="empty-content"),
-            pytest.param("2019-01-01T00:00:00Z stdout F  two  spaces", " two  spaces", id="spaces-kept"),
-            pytest.param("2019-01-01T00:00:00Z stdout F ünï", "ünï", id="unicode"),
-        ],
-    )
-    def test_content(self, build: Build, line: str, content: str) -> None:
-        """The content is everything after the flags and one space."""
-        assert _out(build("- cri: {}"), line).line == content
-
-    def test_partial_lines_joined_until_full_line(self, build: Build) -> None:
-        """P lines are held and joined without separator to the next F line of the stream."""
-        stages = build("- cri: {}")
-        assert stages.run("2019-01-01T00:00:01Z stdout P abc") is None
-        assert stages.run("2019-01-01T00:00:02Z stdout P def") is None
-        entry = _out(stages, "2019-01-01T00:00:03Z stdout F ghi")
-        assert entry.line == "abcdefghi"
-        assert entry.timestamp == _ns(2019, 1, 1, 0, 0, 3)  # the full line's time, as in Promtail
-
-    def test_merged_entries_are_acknowledged(self, build: Build) -> None:
-        """Entries merged into a later one are acknowledged once per client; the result carries on."""
-        stages = build("- cri: {}", fanout=2)
-        first, second, last = _counting(2), _counting(2), _counting(2)
-        assert stages.run("2019-01-01T00:00:01Z stdout P a", checkpoint=first) is None
-        assert first.pending == 2  # held, not acknowledged
-        assert stages.run("2019-01-01T00:00:02Z stdout P b", checkpoint=second) is None
-        assert (first.pending, second.pending) == (0, 2)
-        entry = _out(stages, "2019-01-01T00:00:03Z stdout F c", checkpoint=last)
-        assert (second.pending, last.pending) == (0, 2)
-        assert entry.checkpoint is last
-
-    def test_streams_are_joined_separately(self, build: Build) -> None:
-        """stdout and stderr (and different label sets) keep separate partial lines."""
-        stages = build("- cri: {}")
-        assert stages.run("2019-01-01T00:00:01Z stdout P out-", labels={"f": "1"}) is None
-        assert stages.run("2019-01-01T00:00:01Z stdout P other-", labels={"f": "2"}) is None
-        assert _out(stages, "2019-01-01T00:00:02Z stderr F err", labels={"f": "1"}).line == "err"
-        assert _out(stages, "2019-01-01T00:00:03Z stdout F end", labels={"f": "1"}).line == "out-end"
-        assert _out(stages, "2019-01-01T00:00:03Z stdout F end", labels={"f": "2"}).line == "other-end"
-
-    def test_stream_cap_releases_least_recent(self, build: Build) -> None:
-        """Past max_partial_lines streams, the least recently extended partial line is released as it is."""
-        stages = build("- cri: {max_partial_lines: 2}")
-        assert stages.run("2019-01-01T00:00:01Z stdout P a", labels={"f": "1"}) is None
-        assert stages.run("2019-01-01T00:00:01Z stdout P b", labels={"f": "2"}) is None
-        assert stages.run("2019-01-01T00:00:01Z stdout P a", labels={"f": "1"}) is None
-        released = _out(stages, "2019-01-01T00:00:01Z stdout P c", labels={"f": "3"})
-        assert (released.line, released.labels["f"]) == ("b", "2")
-
-    @pytest.mark.parametrize(
-        ("parts", "expected"),
-        [
-            pytest.param(["abc", "def", "gh"], "abcde", id="ascii"),
-            # "abéé" is 6 bytes: cut to 5, the half "é" is dropped (Promtail would keep half a character).
-            pytest.param(["ab", "éé", "x"], "abéx", id="cut-inside-character-drops-it"),
-        ],
-    )
-    def test_partial_line_size_cap(self, build: Build, parts: list[str], expected: str) -> None:
-        """With truncation on, a joined line is cut to max_partial_line_size bytes."""
-        stages = build("- cri: {max_partial_line_size: 5, max_partial_line_size_truncate: true}")
-        for part in parts[:-1]:
-            assert stages.run(f"2019-01-01T00:00:01Z stdout P {part}") is None
-        assert _out(stages, f"2019-01-01T00:00:01Z stdout F {parts[-1]}").line == expected
-
-    def test_full_line_alone_is_not_truncated(self, build: Build) -> None:
-        """The size cap applies to joined partial lines only, as in Promtail."""
-        stages = build("- cri: {max_partial_line_size: 2, max_partial_line_size_truncate: true}")
-        assert _out(stages, "2019-01-01T00:00:01Z stdout F abcdef").line == "abcdef"
-
-    def test_size_without_truncate_does_nothing(self, build: Build) -> None:
-        """max_partial_line_size alone does not cut anything."""
-        stages = build("- cri: {max_partial_line_size: 2}")
-        assert stages.run("2019-01-01T00:00:01Z stdout P abc") is None
-        assert _out(stages, "2019-01-01T00:00:01Z stdout F def").line == "abcdef"
-
-    def test_held_lines_released_at_shutdown(self) -> None:
-        """The pipeline's final flush releases a partial line still held, through the later stages."""
-        ctx = StageContext(job_name="t", metrics=Metrics())
-        stages = [CriStage(CriStage.Config(), ctx), DecolorizeStage(DecolorizeStage.Config(), ctx)]
-        pipeline = Pipeline(stages, fanout=1, name="t", metrics=ctx.metrics)
-        checkpoint = _counting(1)
-        held = [LogEntry(0, "2019-01-01T00:00:01Z stdout P \x1b[1mbold", {"job": "x"}, checkpoint)]
-        assert pipeline.process(held) == []
-        assert checkpoint.pending == 1
-        assert [entry.line for entry in pipeline.flush_due(final=True)] == ["bold"]
-
-    def test_invalid_time_keeps_timestamp(self, build: Build) -> None:
-        """An unparsable time leaves the entry's timestamp and is counted."""
-        stages = build("- cri: {}")
-        entry = _out(stages, "yesterday stdout F x", timestamp=5)
-        assert (entry.line, entry.timestamp) == ("x", 5)
-        assert stages.errors("cri_invalid_timestamp") == 1
-
-    @pytest.mark.parametrize(
-        ("snippet", "expected"),
-        [
-            pytest.param(
-                "- cri: {max_partial_line_size_truncate: true}",
-                [
-                    "pipeline_stages[0].cri.max_partial_line_size_truncate: max_partial_line_size must be set "
-                    "(> 0) when truncating partial lines"
-                ],
-                id="truncate-without-size",
-            ),
-            pytest.param(
-                "- cri: {max_partial_lines: -1}",
-                ["pipeline_stages[0].cri.max_partial_lines: input should be greater than or equal to 0, got -1"],
-                id="negative-lines",
-            ),
-        ],
-    )
-    def test_config_problems(self, problems: Problems, snippet: str, expected: list[str]) -> None:
-        """Config mistakes are reported with their YAML path."""
-        assert problems(snippet) == expected
-
-    def test_size_accepts_units(self, build: Build) -> None:
-        """max_partial_line_size takes Promtail's byte sizes such as 256KiB."""
-        stages = build("- cri: {max_partial_line_size: 1KiB, max_partial_line_size_truncate: true}")
-        assert stages.run("2019-01-01T00:00:01Z stdout P " + "a" * 2000) is None
-        assert len(_out(stages, "2019-01-01T00:00:01Z stdout F b").line) == 1024
 
 
 class TestEventLogMessageStage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sources.file import expand_braces, glob_regex, glob_root
+from agent.sources.globs import expand_braces, glob_regex, glob_root
 
 
 @pytest.mark.parametrize(
