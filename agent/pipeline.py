@@ -16,13 +16,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
-from agent.model import Chunk, LogEntry
+from agent.logs import RateLimitedLogger, log_fields
+from agent.model import Chunk, LogEntry, ack_entries
 from agent.server.metrics import Metrics
 from agent.stages.base import Stage
 
 log = logging.getLogger(__name__)
+
+FANOUT_RECHECK_SECONDS = 0.5
+"""How often a pipeline waiting on a full client queue looks again whether that client is failing."""
+
+REASON_CLIENT_UNAVAILABLE = "client_unavailable"
+
+
+class Output(Protocol):
+    """What the pipeline hands chunks to: a client's bounded queue, its host, and whether it is failing."""
+
+    queue: asyncio.Queue[Chunk]
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def failing(self) -> bool: ...
 
 
 class Pipeline:
@@ -42,6 +60,7 @@ class Pipeline:
         self._timed = [(i, s) for i, s in enumerate(self._stages) if hasattr(s, "next_deadline")]
         self._delaying = any(hasattr(s, "delay_for") for s in self._stages)
         self._last_labels: dict[str, str] = {}
+        self._log = RateLimitedLogger(log, interval=30.0)
 
     @property
     def has_stages(self) -> bool:
@@ -133,7 +152,7 @@ class Pipeline:
                 out.append(current)
         return out
 
-    async def run(self, source: asyncio.Queue[Chunk | None], outputs: Sequence[asyncio.Queue[Chunk]]) -> None:
+    async def run(self, source: asyncio.Queue[Chunk | None], outputs: Sequence[Output]) -> None:
         """Move chunks from `source` through the stages into every output, until a None arrives."""
         depth = self._metrics.queue_depth.labels(queue=f"pipeline:{self.name}")
         while True:
@@ -163,9 +182,46 @@ class Pipeline:
                 out.extend(self.flush_due())
             await self._emit(out, outputs)
 
-    @staticmethod
-    async def _emit(chunk: Chunk, outputs: Sequence[asyncio.Queue[Any]]) -> None:
+    async def _emit(self, chunk: Chunk, outputs: Sequence[Output]) -> None:
+        """Hand `chunk` to every client. The same list goes to each: clients never mutate it.
+
+        A client whose queue is full holds the pipeline back (backpressure: the files are the buffer), unless
+        that client is failing while another client is not: then the chunk is dropped for the failing client
+        alone, acknowledged on its behalf and counted (reason `client_unavailable`), so a Loki that is down
+        never stops the others. A single client is never dropped for.
+        """
         if not chunk:
             return
-        for queue in outputs:
-            await queue.put(chunk)  # the same list goes to every client: clients never mutate it
+        if len(outputs) == 1:
+            await outputs[0].queue.put(chunk)
+            return
+        for output in outputs:
+            while True:
+                try:
+                    output.queue.put_nowait(chunk)
+                    break
+                except asyncio.QueueFull:
+                    pass
+                if output.failing and not all(other.failing for other in outputs):
+                    self._drop_for(output, chunk)
+                    break
+                try:
+                    # Wait for room, looking again now and then whether the client has started failing.
+                    await asyncio.wait_for(output.queue.put(chunk), FANOUT_RECHECK_SECONDS)
+                    break
+                except TimeoutError:
+                    continue
+
+    def _drop_for(self, output: Output, chunk: Chunk) -> None:
+        size = sum(len(entry.line) for entry in chunk)
+        self._metrics.dropped_entries.labels(host=output.host, reason=REASON_CLIENT_UNAVAILABLE, tenant="").inc(
+            len(chunk)
+        )
+        self._metrics.dropped_bytes.labels(host=output.host, reason=REASON_CLIENT_UNAVAILABLE, tenant="").inc(size)
+        self._log.warning(
+            f"client_unavailable:{output.host}",
+            "A Loki client is failing and its buffer is full: dropping entries for it so the other clients "
+            "keep receiving.",
+            extra=log_fields(host=output.host, entries=len(chunk), pipeline=self.name),
+        )
+        ack_entries(chunk)

@@ -96,3 +96,7 @@ class StdoutClient:
     @property
     def permanently_failing(self) -> bool:
         return False
+
+    @property
+    def failing(self) -> bool:
+        return False

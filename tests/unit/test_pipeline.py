@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
@@ -73,6 +74,15 @@ class HoldPairs:
     def flush_all(self) -> list[LogEntry]:
         held, self.held = self.held, None
         return [held] if held else []
+
+
+@dataclass
+class FakeClient:
+    """A client as the pipeline sees it: a bounded queue, a host, and whether it is failing."""
+
+    queue: asyncio.Queue[Chunk]
+    host: str = "loki:3100"
+    failing: bool = False
 
 
 def _entries(lines: list[str], checkpoint: Checkpoint, labels: dict[str, str] | None = None) -> Chunk:
@@ -153,13 +163,14 @@ class TestRun:
     async def test_every_client_gets_every_chunk(self) -> None:
         """Each client's queue receives the processed chunk; a None ends the run after a final flush."""
         source: asyncio.Queue[Chunk | None] = bounded_queue(2)
-        outputs: list[asyncio.Queue[Chunk]] = [bounded_queue(4), bounded_queue(4)]
+        outputs = [FakeClient(bounded_queue(4)), FakeClient(bounded_queue(4))]
         pipeline = _pipeline([HoldPairs(2), Upper()], fanout=2)
         task = asyncio.create_task(pipeline.run(source, outputs))
         await source.put(_entries(["a", "b", "c"], _counting_checkpoint(6, [])))
         await source.put(None)
         await asyncio.wait_for(task, 5)
-        for queue in outputs:
+        for client in outputs:
+            queue = client.queue
             lines = []
             while not queue.empty():
                 lines += [e.line for e in queue.get_nowait()]
@@ -185,9 +196,54 @@ class TestRun:
         limit = Limit()
         source: asyncio.Queue[Chunk | None] = bounded_queue(2)
         output: asyncio.Queue[Chunk] = bounded_queue(2)
-        task = asyncio.create_task(_pipeline([limit]).run(source, [output]))
+        task = asyncio.create_task(_pipeline([limit]).run(source, [FakeClient(output)]))
         await source.put(_entries(["a", "b"], _counting_checkpoint(2, [])))
         await source.put(None)
         await asyncio.wait_for(task, 5)
         assert [e.line for e in output.get_nowait()] == ["a", "b"]
         assert limit.asked == 3  # asked twice for the first entry (wait, then go), once for the second
+
+
+class TestFanOut:
+    @pytest.mark.asyncio
+    async def test_failing_client_with_full_buffer_does_not_hold_back_a_healthy_one(self) -> None:
+        """Chunks keep reaching a healthy client; the failing one's share is acknowledged and counted."""
+        metrics = Metrics()
+        pipeline = Pipeline([], fanout=2, name="test", metrics=metrics)
+        failing = FakeClient(bounded_queue(1), host="down:3100", failing=True)
+        healthy = FakeClient(bounded_queue(8), host="up:3100")
+        done: list[int] = []
+        checkpoints = [_counting_checkpoint(2, done) for _ in range(3)]
+        for checkpoint in checkpoints:
+            await asyncio.wait_for(pipeline._emit(_entries(["a", "b"], checkpoint), [failing, healthy]), 5)
+        assert healthy.queue.qsize() == 3
+        assert failing.queue.qsize() == 1
+        assert [c.pending for c in checkpoints] == [2, 0, 0]  # two chunks acknowledged for the failing client
+        dropped = metrics.dropped_entries.labels(host="down:3100", reason="client_unavailable", tenant="")
+        assert dropped._value.get() == 4
+
+    @pytest.mark.asyncio
+    async def test_slow_healthy_client_applies_backpressure(self) -> None:
+        """A full queue of a client that is not failing makes the pipeline wait instead of dropping."""
+        pipeline = Pipeline([], fanout=2, name="test", metrics=Metrics())
+        slow = FakeClient(bounded_queue(1))
+        other = FakeClient(bounded_queue(8))
+        await pipeline._emit(_entries(["a"], _counting_checkpoint(2, [])), [slow, other])
+        blocked = asyncio.create_task(pipeline._emit(_entries(["b"], _counting_checkpoint(2, [])), [slow, other]))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        slow.queue.get_nowait()
+        await asyncio.wait_for(blocked, 5)
+        assert slow.queue.qsize() == 1
+
+    @pytest.mark.asyncio
+    async def test_all_clients_failing_still_waits(self) -> None:
+        """When every client fails, nothing is dropped: the files stay the buffer."""
+        pipeline = Pipeline([], fanout=2, name="test", metrics=Metrics())
+        first = FakeClient(bounded_queue(1), failing=True)
+        second = FakeClient(bounded_queue(1), failing=True)
+        await pipeline._emit(_entries(["a"], _counting_checkpoint(2, [])), [first, second])
+        blocked = asyncio.create_task(pipeline._emit(_entries(["b"], _counting_checkpoint(2, [])), [first, second]))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        blocked.cancel()
