@@ -48,6 +48,10 @@ _SIDECAR_VERSION = 1
 _CLEANUP_EXEMPT_PREFIXES = ("cursor-", "journal-")  # Promtail never removes these keys
 
 
+SAVE_DELAY = 0.1
+"""Seconds between a change and the save that writes it: acknowledgements arriving meanwhile share the write."""
+
+
 class PositionStore:
     """The positions file, its identity side file, and the records and trackers behind them.
 
@@ -78,6 +82,7 @@ class PositionStore:
         self._written_generation = 0
         self._write_lock = threading.Lock()
         self._save_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
         self._gauge_users: dict[str, int] = {}
 
     # -- loading
@@ -305,8 +310,9 @@ class PositionStore:
             record.tracker = None
 
     def changed(self) -> None:
-        """Mark the state as changed: the next save writes it."""
+        """Mark the state as changed: the next save writes it, within `SAVE_DELAY` when `run` is running."""
         self._dirty = True
+        self._changed.set()
 
     def _track_gauge(self, path: str) -> Gauge:
         self._gauge_users[path] = self._gauge_users.get(path, 0) + 1
@@ -324,13 +330,28 @@ class PositionStore:
     # -- saving
 
     async def run(self) -> None:
-        """Save every `sync_period` while something changed, and forget files that no longer exist."""
+        """Save soon after every change, at least every `sync_period`, and forget files that no longer exist.
+
+        Promtail saves every `sync_period` (10 s), so a crash re-sends up to 10 s of lines Loki already has.
+        Here a change (an acknowledgement, mostly) is written within `SAVE_DELAY`: a burst of acknowledgements
+        becomes one write, and a crash re-sends little more than what was in flight.
+        """
         if self.read_only:
             return
+        loop = asyncio.get_running_loop()
+        cleanup_at = loop.time() + self.sync_period
         while True:
-            await asyncio.sleep(self.sync_period)
+            try:
+                async with asyncio.timeout_at(cleanup_at):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+            self._changed.clear()
+            await asyncio.sleep(SAVE_DELAY)
             await self.save()
-            await self._cleanup()
+            if loop.time() >= cleanup_at:
+                await self._cleanup()
+                cleanup_at = loop.time() + self.sync_period
 
     async def close(self) -> bool:
         """Save what is acknowledged now (at shutdown, after clients flushed). Returns whether it worked."""
