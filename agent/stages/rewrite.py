@@ -1,4 +1,4 @@
-"""Line-rewriting stages: `output`, `replace`, `decolorize`.
+"""Line-rewriting stages: `output`, `replace`, `decolorize`, `luhn`.
 
 They change the line (or, for `replace` with a `source`, an extracted value) as Promtail's stages of the same
 names do. They do not touch labels (`agent.stages.labels`) or parse structure out of lines
@@ -230,4 +230,58 @@ class DecolorizeStage:
         line = entry.line
         if "\x1b" in line or "\x9b" in line:
             entry.line = _ANSI.sub("", line)
+        return entry
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether `digits` passes the Luhn checksum (what card numbers carry)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+class LuhnStage:
+    """`luhn`: replace numbers that pass the Luhn checksum (card numbers) in the line or in `source`.
+
+    ```yaml
+    - luhn:
+        min_length: 13            # digits a number needs before it is checked
+        replacement: "**REDACTED**"
+    ```
+    """
+
+    name: ClassVar[str] = "luhn"
+    __slots__ = ("_min_length", "_replacement", "_source")
+
+    class Config(ConfigModel):
+        min_length: int = 13
+        replacement: str = "**REDACTED**"
+        source: Source = None
+
+    def __init__(self, config: Config, ctx: StageContext) -> None:
+        self._min_length = config.min_length
+        self._replacement = config.replacement
+        self._source = config.source
+
+    def _redact(self, match: re.Match[str]) -> str:
+        digits = match.group()
+        return self._replacement if len(digits) >= self._min_length and luhn_valid(digits) else digits
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        if self._source is None:
+            line = entry.line
+            if any(map(str.isdigit, line)):  # most lines hold no number long enough: skip the regex
+                entry.line = _DIGITS.sub(self._redact, line)
+            return entry
+        extracted = entry.extracted
+        value = extracted.get(self._source) if extracted is not None else None
+        if isinstance(value, str) and extracted is not None:
+            extracted[self._source] = _DIGITS.sub(self._redact, value)
         return entry

@@ -1,4 +1,4 @@
-"""Line-rewriting stages: output, replace, decolorize.
+"""Line-rewriting stages: output, replace, decolorize, luhn.
 
 Expected values come from Promtail's stage documentation (documented typos noted where they occur).
 """
@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from agent.model import LogEntry
+from agent.model import LogEntry, untracked_checkpoint
+from agent.server.metrics import Metrics
+from agent.stages.base import StageContext
+from agent.stages.rewrite import LuhnStage
 
 if TYPE_CHECKING:
     from .conftest import Stages
@@ -103,8 +106,7 @@ class TestReplaceStage:
             """
         )
         line = (
-            "2019-01-01T01:00:00.000000001Z stderr P i'm a log message who has sensitive information with "
-            "password xyz!"
+            "2019-01-01T01:00:00.000000001Z stderr P i'm a log message who has sensitive information with password xyz!"
         )
         assert _out(stages, line).line == line.replace("xyz!", "****")
 
@@ -313,3 +315,32 @@ class TestDecolorizeStage:
     def test_strips_escape_sequences(self, build: Build, line: str, expected: str) -> None:
         """ANSI color and cursor sequences are removed from the line; the rest is untouched."""
         assert _out(build("- decolorize:"), line).line == expected
+
+
+class TestLuhn:
+    """`luhn` redacts card numbers (numbers passing the Luhn checksum) and leaves other numbers alone."""
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            pytest.param("paid with 4111111111111111 ok", "paid with **REDACTED** ok", id="visa-test-card"),
+            pytest.param("order 4111111111111112 ok", "order 4111111111111112 ok", id="fails-checksum"),
+            pytest.param("id 4242424242 short", "id 4242424242 short", id="shorter-than-min-length"),
+            pytest.param("no digits here", "no digits here", id="no-digits"),
+        ],
+    )
+    def test_line(self, line: str, expected: str) -> None:
+        """Only numbers of at least min_length digits that pass the checksum are replaced."""
+        stage = LuhnStage(LuhnStage.Config.model_validate({}), StageContext("test", Metrics()))
+        entry = LogEntry(1, line, {}, untracked_checkpoint(), extracted={})
+        assert stage.process(entry) is entry
+        assert entry.line == expected
+
+    def test_source_and_replacement(self) -> None:
+        """With a source, the extracted value is redacted with the configured replacement; the line is kept."""
+        config = LuhnStage.Config.model_validate({"source": "card", "replacement": "<card>", "min_length": 15})
+        stage = LuhnStage(config, StageContext("test", Metrics()))
+        entry = LogEntry(1, "line 4111111111111111", {}, untracked_checkpoint(), extracted={"card": "4111111111111111"})
+        stage.process(entry)
+        assert entry.extracted == {"card": "<card>"}
+        assert entry.line == "line 4111111111111111"
