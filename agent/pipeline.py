@@ -25,6 +25,9 @@ from agent.stages.base import Stage
 
 log = logging.getLogger(__name__)
 
+_KNOWN_LABELS = 4096
+"""Distinct label sets a pipeline remembers to share; past that it starts over (a label with many values)."""
+
 FANOUT_RECHECK_SECONDS = 0.5
 """How often a pipeline waiting on a full client queue looks again whether that client is failing."""
 
@@ -57,9 +60,11 @@ class Pipeline:
         self._metrics = metrics
         self._copy_labels = any(getattr(s, "mutates_labels", False) for s in self._stages)
         self._holding = tuple(bool(getattr(s, "holds_entries", False)) for s in self._stages)
+        self._steps = tuple(zip((s.process for s in self._stages), self._holding, strict=True))
         self._timed = [(i, s) for i, s in enumerate(self._stages) if hasattr(s, "next_deadline")]
         self._delaying = any(hasattr(s, "delay_for") for s in self._stages)
         self._last_labels: dict[str, str] = {}
+        self._known_labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         self._log = RateLimitedLogger(log, interval=30.0)
 
     @property
@@ -71,12 +76,25 @@ class Pipeline:
         if not self._stages:
             return chunk
         out: list[LogEntry] = []
+        append = out.append
+        steps = self._steps
+        fanout = self._fanout
         copy_labels = self._copy_labels
         for entry in chunk:
             entry.extracted = dict(entry.labels)  # Promtail exposes the labels as extracted values
             if copy_labels:
                 entry.labels = dict(entry.labels)
-            self._run_from(entry, 0, out)
+            # `_run_from`, inline: this loop runs for every line.
+            current = entry
+            for process, holding in steps:
+                result = process(current)
+                if result is None:
+                    if not holding:
+                        current.checkpoint.ack(fanout)
+                    break
+                current = result
+            else:
+                append(current)
         if copy_labels:
             self._intern_labels(out)
         return out
@@ -94,15 +112,25 @@ class Pipeline:
         out.append(current)  # type: ignore[arg-type]
 
     def _intern_labels(self, entries: list[LogEntry]) -> None:
-        # Stages gave every entry its own label dict; entries whose labels ended up equal share one again,
-        # so the client computes each stream's label string once, not once per entry.
+        # Stages gave every entry its own label dict; entries whose labels ended up equal share one again
+        # (the first of them, kept across chunks), so the client routes and groups each stream once per
+        # chunk, not once per entry. Equal consecutive labels, the common case, skip the lookup.
         last = self._last_labels
+        known = self._known_labels
         for entry in entries:
             labels = entry.labels
             if labels == last:
                 entry.labels = last
+                continue
+            key = tuple(labels.items())
+            shared = known.get(key)
+            if shared is None:
+                if len(known) >= _KNOWN_LABELS:
+                    known.clear()
+                known[key] = shared = labels
             else:
-                last = labels
+                entry.labels = shared
+            last = shared
         self._last_labels = last
 
     def next_deadline(self) -> float | None:

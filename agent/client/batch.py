@@ -16,7 +16,8 @@ When to cut a batch and what to do with it is `agent.client.loki`'s business; th
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, is_
 
 from agent.client.encode import EncodedPush, encode_push
 from agent.model import Labels, LogEntry
@@ -38,6 +39,8 @@ _ESCAPES = {
 
 _CACHE_LIMIT = 4096
 _timestamp = attrgetter("timestamp")
+_line = attrgetter("line")
+_labels = attrgetter("labels")
 _metadata = attrgetter("metadata")
 
 
@@ -128,30 +131,45 @@ class StreamRouter:
         return tenant, format_labels(kept) if kept else ""
 
 
+def run_size(entries: Sequence[LogEntry]) -> int:
+    """The sum of `entry_size` over `entries`, in bulk: one join (and, for ASCII text, no encoding)."""
+    if any(map(_metadata, entries)):
+        return sum(map(entry_size, entries))
+    text = "".join(map(_line, entries))
+    # isascii() is O(1) in CPython; UTF-8 of the whole is the sum of each line's. surrogatepass never raises.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def run_sizes(entries: Sequence[LogEntry]) -> list[int]:
     """`entry_size` of each entry, computed in bulk for the common case (ASCII lines, no metadata)."""
-    lines = [entry.line for entry in entries]
-    if any(map(_metadata, entries)) or not "".join(lines).isascii():
+    lines = list(map(_line, entries))
+    if any(map(_metadata, entries)) or not all(map(str.isascii, lines)):
         return [entry_size(entry) for entry in entries]
     return list(map(len, lines))
 
 
 def runs(chunk: Sequence[LogEntry]) -> Iterator[tuple[Labels, Sequence[LogEntry]]]:
-    """Split `chunk` into runs of consecutive entries sharing one label dict (a file's lines share one)."""
+    """Split `chunk` into groups of entries sharing one label dict, each in chunk order.
+
+    A file's lines share one dict, and a pipeline makes equal label sets share one again, so a chunk holds a
+    few groups: the client routes and sizes each group once, however its entries are interleaved. Entries
+    of different streams may change order; within a stream (one dict, or equal ones) they keep it.
+    """
     if not chunk:
         return
     first = chunk[0].labels
-    if chunk[-1].labels is first and all(entry.labels is first for entry in chunk):
+    if chunk[-1].labels is first and all(map(is_, map(_labels, chunk), repeat(first))):
         yield first, chunk
         return
-    start = 0
-    current = first
-    for index, entry in enumerate(chunk):
-        if entry.labels is not current:
-            yield current, chunk[start:index]
-            start = index
-            current = entry.labels
-    yield current, chunk[start:]
+    groups: dict[int, tuple[Labels, list[LogEntry]]] = {}
+    for entry in chunk:
+        labels = entry.labels
+        group = groups.get(id(labels))  # the chunk holds a reference to every dict: no id is reused
+        if group is None:
+            groups[id(labels)] = (labels, [entry])
+        else:
+            group[1].append(entry)
+    yield from groups.values()
 
 
 def entry_size(entry: LogEntry) -> int:
@@ -169,11 +187,11 @@ def entry_size(entry: LogEntry) -> int:
 class Batch:
     """One tenant's pending entries, grouped into streams by label string.
 
-    `size` is the sum of `entry_size` of its entries; `newest` the largest timestamp seen (ns), for lag and
+    `size` is the sum of `entry_size` of its entries; `newest` the largest timestamp (ns), for lag and
     latency metrics. `created_at` is whatever clock the caller uses (it starts the batchwait timer).
     """
 
-    __slots__ = ("count", "created_at", "max_streams", "newest", "size", "streams", "tenant")
+    __slots__ = ("_sorted", "count", "created_at", "max_streams", "size", "streams", "tenant")
 
     def __init__(self, tenant: str, created_at: float, max_streams: int = 0) -> None:
         self.tenant = tenant
@@ -182,7 +200,7 @@ class Batch:
         self.streams: dict[str, list[LogEntry]] = {}
         self.size = 0
         self.count = 0
-        self.newest = 0
+        self._sorted = True  # every stream is in timestamp order (`encode` sorts them)
 
     def has_room(self, size: int, limit: int) -> bool:
         """Whether an entry of `size` bytes fits under `limit`; an empty batch takes any entry."""
@@ -198,8 +216,7 @@ class Batch:
         stream.append(entry)
         self.size += size
         self.count += 1
-        if entry.timestamp > self.newest:
-            self.newest = entry.timestamp
+        self._sorted = False
         return True
 
     def add_run(self, labels: str, entries: Sequence[LogEntry], size: int) -> bool:
@@ -212,10 +229,19 @@ class Batch:
         stream.extend(entries)
         self.size += size
         self.count += len(entries)
-        newest = max(map(_timestamp, entries))
-        if newest > self.newest:
-            self.newest = newest
+        self._sorted = False
         return True
+
+    @property
+    def newest(self) -> int:
+        """The largest timestamp in the batch (ns); 0 when it is empty. Quick once `encode` sorted it."""
+        streams = [stream for stream in self.streams.values() if stream]
+        if not streams:
+            return 0
+        if self._sorted:
+            return max(stream[-1].timestamp for stream in streams)
+        newest: int = max(max(map(_timestamp, stream)) for stream in streams)
+        return newest
 
     def entries(self) -> list[LogEntry]:
         """Every entry in the batch (for acknowledging them)."""
@@ -227,4 +253,5 @@ class Batch:
         """The batch as a protobuf `PushRequest`, each stream's entries sorted by timestamp (stable)."""
         for stream in self.streams.values():
             stream.sort(key=_timestamp)
+        self._sorted = True
         return encode_push(self.streams.items())

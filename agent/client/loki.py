@@ -30,7 +30,7 @@ import ssl
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from agent.client.backoff import Backoff, parse_retry_after
-from agent.client.batch import Batch, StreamRouter, entry_size, run_sizes, runs
+from agent.client.batch import Batch, StreamRouter, entry_size, run_size, run_sizes, runs
 from agent.client.config import ClientConfig, TLSConfig
 from agent.client.encode import compress
 from agent.errors import ConfigError, ConfigProblem, FatalPushError, PushError, RetryableError
@@ -93,6 +93,23 @@ def map_push_errors() -> Iterator[None]:
         # Unsupported scheme, bad URL, too many redirects: a retry sends the same request, but Promtail
         # retries every failure that has no HTTP status, and so do we (the backoff bounds it).
         raise RetryableError(f"Request failed ({type(err).__name__}: {err})") from err
+
+
+class _PushBody:
+    """A request body that `LokiClient` lets go of as soon as its push is over.
+
+    httpx's response and its stream refer to each other, so a finished request lives until the cyclic
+    garbage collector runs, which `agent.app.tune_gc` makes rare; with a ``bytes`` body every push would
+    keep its compressed batch (a few hundred KiB) alive that long. Re-iterable, so a redirect can resend it.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data
 
 
 class _Lane:
@@ -168,6 +185,16 @@ class LokiClient:
     def permanently_failing(self) -> bool:
         """True after Loki refused our credentials (401/403) or retries ran out, until a push works."""
         return self._permanently_failing
+
+    @property
+    def failing(self) -> bool:
+        """True while the last push attempt failed (the client is retrying), until a push works."""
+        return self._failing
+
+    @property
+    def host(self) -> str:
+        """`host:port` of the push URL, the value of the `host` metric label."""
+        return self._host
 
     def state(self) -> dict[str, Any]:
         """A snapshot for the status page."""
@@ -252,6 +279,14 @@ class LokiClient:
                 self._drop(list(run), sum(map(entry_size, run)), tenant, REASON_NO_LABELS)
                 continue
             lane = lanes.get(tenant) or self._open_lane(tenant, group)
+            batch = lane.current if lane.current is not None else self._new_batch(lane, loop.time())
+            total = run_size(run)
+            if batch.size + total <= limit:  # the whole run fits: no per-entry sizes needed
+                if not batch.add_run(labels, run, total):
+                    self._drop(list(run), total, tenant, REASON_STREAM_LIMITED)
+                elif batch.size >= limit:
+                    await self._hand_off(lane, batch)
+                continue
             ends = list(accumulate(run_sizes(run)))  # ends[i]: bytes of run[0..i]
             start = 0
             while start < len(run):
@@ -263,7 +298,7 @@ class LokiClient:
                         await self._hand_off(lane, batch)
                         continue
                     stop = start + 1  # an entry larger than batchsize travels alone
-                part = run[start:stop]
+                part = run if stop - start == len(run) else run[start:stop]
                 size = ends[stop - 1] - before
                 if not batch.add_run(labels, part, size):
                     self._drop(list(part), size, tenant, REASON_STREAM_LIMITED)
@@ -414,19 +449,26 @@ class LokiClient:
         """POST one batch; return the 2xx status or raise a `PushError`."""
         http = self._http
         assert http is not None, "run() builds the HTTP client before any sender starts"
-        headers = {"X-Scope-OrgID": tenant} if tenant else None
+        # An explicit length keeps httpx from sending an iterable body chunked.
+        headers = {"Content-Length": str(len(body))}
+        if tenant:
+            headers["X-Scope-OrgID"] = tenant
+        content = _PushBody(body)
         with map_push_errors():
             # httpx's timeout bounds each read and write; this bounds the whole request, as Promtail's does.
             async with asyncio.timeout(self._timeout):
                 request = http.build_request(
-                    "POST", self.config.url, content=body, headers=headers, extensions=self._extensions
+                    "POST", self.config.url, content=content, headers=headers, extensions=self._extensions
                 )
-                response = await http.send(request, stream=True)
                 try:
-                    status = response.status_code
-                    text = await _read_capped(response, _MAX_ERROR_BODY)
+                    response = await http.send(request, stream=True)
+                    try:
+                        status = response.status_code
+                        text = await _read_capped(response, _MAX_ERROR_BODY)
+                    finally:
+                        await response.aclose()
                 finally:
-                    await response.aclose()
+                    content.data = b""
         if 200 <= status < 300:
             return status
         message = f"Loki answered {status}"

@@ -31,7 +31,7 @@ from itertools import repeat
 from typing import Protocol
 
 from agent.model import Chunk, Labels, LogEntry
-from agent.positions.store import FileIdentity, FileTracker
+from agent.positions.tracker import FileIdentity, FileTracker
 from agent.server.metrics import Metrics
 from agent.sources import fileio
 from agent.sources.ratelimit import DROP_REASON, ReadlineLimiter

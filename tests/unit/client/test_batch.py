@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.client._proto import logproto_pb2
-from agent.client.batch import Batch, StreamRouter, entry_size, format_labels, quote
+from agent.client.batch import Batch, StreamRouter, entry_size, format_labels, quote, run_size, run_sizes, runs
 from agent.model import LogEntry, untracked_checkpoint
 from support.loki_receiver import parse_label_string
 
@@ -113,6 +113,42 @@ class TestEntrySize:
     def test_counts_line_and_metadata_bytes(self, line: str, metadata: dict[str, str] | None, size: int) -> None:
         """Size is line bytes plus structured metadata bytes, as Promtail accounts batches."""
         assert entry_size(entry(0, line, metadata=metadata)) == size
+
+
+class TestRunSizes:
+    @pytest.mark.parametrize(
+        "lines",
+        [
+            pytest.param(["hello", "", "world"], id="ascii"),
+            pytest.param(["héllo", "wörld ✓", "plain"], id="utf8"),
+            pytest.param(["bad \udcff", "fine"], id="lone-surrogate"),
+        ],
+    )
+    def test_bulk_sizes_equal_entry_sizes(self, lines: list[str]) -> None:
+        """Sizes computed for a whole run match `entry_size` entry by entry."""
+        entries = [entry(i, line) for i, line in enumerate(lines)]
+        assert run_sizes(entries) == [entry_size(e) for e in entries]
+        assert run_size(entries) == sum(map(entry_size, entries))
+
+    def test_metadata_counts_in_bulk_sizes(self) -> None:
+        """Structured metadata counts in a run's size as in `entry_size`."""
+        entries = [entry(1, "abc", metadata={"trace": "xyz"}), entry(2, "de")]
+        assert run_size(entries) == 3 + 5 + 3 + 2
+
+
+class TestRuns:
+    def test_a_shared_dict_is_one_run(self) -> None:
+        """A file's chunk, whose entries share one label dict, is one run: the chunk itself."""
+        labels = {"job": "x"}
+        chunk = [LogEntry(i, "l", labels, untracked_checkpoint()) for i in range(3)]
+        assert [(group_labels, list(group)) for group_labels, group in runs(chunk)] == [(labels, chunk)]
+
+    def test_interleaved_dicts_are_grouped_in_order(self) -> None:
+        """Entries of interleaved label dicts come out grouped by dict, each group in chunk order."""
+        a, b = {"app": "a"}, {"app": "b"}
+        chunk = [LogEntry(i, str(i), labels, untracked_checkpoint()) for i, labels in enumerate([a, b, a, b, a])]
+        grouped = [(labels, [e.line for e in group]) for labels, group in runs(chunk)]
+        assert grouped == [(a, ["0", "2", "4"]), (b, ["1", "3"])]
 
 
 class TestBatch:

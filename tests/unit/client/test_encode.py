@@ -134,6 +134,82 @@ class TestRoundTrip:
         assert encode_push(streams).body == push.SerializeToString()
 
 
+def protobuf_bytes(streams: list[tuple[str, list[LogEntry]]]) -> bytes:
+    """What the generated serializer writes for `streams` (entries without metadata)."""
+    push = logproto_pb2.PushRequest()
+    for labels, entries in streams:
+        stream = push.streams.add(labels=labels)
+        for e in entries:
+            pb_entry = stream.entries.add(line=e.line)
+            pb_entry.timestamp.seconds, pb_entry.timestamp.nanos = divmod(e.timestamp, NS)
+    return push.SerializeToString()
+
+
+def counting(first: int, lines: list[str]) -> list[LogEntry]:
+    """Entries stamped as a file tail stamps a read: `first`, `first + 1`, ..."""
+    return [entry(first + i, line) for i, line in enumerate(lines)]
+
+
+class TestRuns:
+    """Runs of timestamps that count up by one or repeat are written column-wise; the bytes must not change."""
+
+    SECOND = 1_700_000_000 * NS
+
+    @pytest.mark.parametrize(
+        "first",
+        [
+            pytest.param(SECOND + 100_000_000, id="four-byte-nanos"),
+            pytest.param(SECOND + 500_000_000, id="five-byte-nanos"),
+            pytest.param(SECOND + 0x10000000 - 40, id="crosses-five-byte-nanos"),
+            pytest.param(SECOND + NS - 50, id="crosses-a-second"),
+            pytest.param(SECOND + 0x200000 - 30, id="leaves-the-first-2ms"),
+            pytest.param(SECOND + 0x3FFF * 1000 - 20, id="crosses-a-2**14-block"),
+            pytest.param(SECOND, id="starts-a-second"),
+            pytest.param(-NS // 2, id="before-epoch"),
+        ],
+    )
+    def test_counting_timestamps(self, first: int) -> None:
+        """A tail's read, stamped first, first + 1, ..., encodes as the generated serializer does."""
+        lines = [f"line {i} " + "x" * (i % 37) for i in range(100)]
+        streams = [(LABELS, counting(first, lines))]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
+    def test_several_reads_in_one_stream(self) -> None:
+        """Runs separated by jumps (one per read) each keep their own timestamps."""
+        entries = counting(self.SECOND + 300_000_000, ["a"] * 40) + counting(self.SECOND + 300_000_999, ["b"] * 40)
+        entries += counting(self.SECOND + 2 * NS + 400_000_000, ["c" * 200] * 20)
+        streams = [(LABELS, entries)]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
+    def test_shared_timestamps(self) -> None:
+        """Runs of one timestamp (a parsed timestamp with second precision) encode as the serializer does."""
+        entries = [entry(self.SECOND + (i // 30) * NS, f"event {i}") for i in range(100)]
+        streams = [(LABELS, entries)]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
+    def test_unsorted_timestamps_keep_their_order(self) -> None:
+        """Timestamps that look like a run at first but are not sorted are written as given."""
+        entries = counting(self.SECOND + 100_000_000, ["x"] * 30)
+        entries[20], entries[25] = entries[25], entries[20]
+        entries += [entry(self.SECOND + 100_000_005, "dup")] * 20
+        streams = [(LABELS, entries)]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
+    def test_non_ascii_lines_in_a_run(self) -> None:
+        """Lines that are not ASCII, repaired ones included, keep their UTF-8 bytes inside a run."""
+        lines = ["plain"] * 20 + ["héllo ✓ 🎉"] * 5 + ["bad \udcff"] * 2
+        result = encode_push([(LABELS, counting(self.SECOND + 200_000_000, lines))])
+        decoded = [line for _, line, _ in decode(result.body)[0][1]]
+        assert decoded == ["plain"] * 20 + ["héllo ✓ 🎉"] * 5 + ["bad ?"] * 2
+        assert result.replaced_lines == 2
+
+    def test_long_and_empty_lines_in_a_run(self) -> None:
+        """Empty lines and lines past the header tables are written too."""
+        lines = ["", "a", "b" * 16_400, *([""] * 20)]
+        streams = [(LABELS, counting(self.SECOND + 200_000_000, lines))]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
+
 class TestCompress:
     def test_is_a_snappy_block(self) -> None:
         """The body is snappy block format (what Loki reads), not the framed stream format."""
@@ -163,7 +239,26 @@ else:
         max_size=20,
     )
 
+    run_streams = st.lists(
+        st.tuples(
+            st.integers(min_value=-(2**40), max_value=2**62),  # where the run starts
+            st.integers(min_value=1, max_value=60),  # how many entries
+            st.sampled_from([0, 1, 1, 2]),  # step between timestamps: repeated, counting, gaps
+            st.text(max_size=20),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+
     class TestProperties:
+        @settings(max_examples=200, deadline=None)
+        @given(run_streams)
+        def test_runs_encode_as_the_generated_serializer(self, runs: list[tuple[int, int, int, str]]) -> None:
+            """Streams made of runs (counting, repeated or gapped timestamps) encode byte for byte."""
+            entries = [entry(first + i * step, f"{text}{i}") for first, count, step, text in runs for i in range(count)]
+            streams = [(LABELS, entries)]
+            assert encode_push(streams).body == protobuf_bytes(streams)
+
         @settings(max_examples=200, deadline=None)
         @given(st.lists(st.tuples(texts.map(lambda s: f"{{a={s!r}}}"), entries_strategy), max_size=5))
         def test_any_input_round_trips(self, streams: list[tuple[str, list[LogEntry]]]) -> None:
