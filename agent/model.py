@@ -1,17 +1,18 @@
 """The one data type that flows through the agent: `LogEntry`, and the `Checkpoint` it acknowledges.
 
 A source reads a chunk of lines, makes one `LogEntry` per line and one `Checkpoint` per chunk, and puts the
-chunk (a plain ``list[LogEntry]``) on a bounded queue. Stages mutate entries in place; clients batch them,
-push them, and acknowledge each entry's checkpoint once Loki accepted it (2xx) or it was dropped for a final,
-counted reason. A checkpoint is complete when every entry of its chunk has been acknowledged by every client;
-only then may the source's position advance past the chunk (see `agent.positions`).
+chunk (a ``list[LogEntry]``; a file tail's is a `LineRun`, which also says what the tail knows about it) on
+a bounded queue. Stages mutate entries in place; clients batch them, push them, and acknowledge each entry's
+checkpoint once Loki accepted it (2xx) or it was dropped for a final, counted reason. A checkpoint is
+complete when every entry of its chunk has been acknowledged by every client; only then may the source's
+position advance past the chunk (see `agent.positions`).
 
 This module owns the shapes and the acknowledgement arithmetic, nothing else: no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Labels = dict[str, str]
@@ -19,6 +20,23 @@ Labels = dict[str, str]
 
 Chunk = list["LogEntry"]
 """What queues carry: a list of entries, never a single entry (one queue operation per chunk, not per line)."""
+
+
+class LineRun(list["LogEntry"]):
+    """A chunk that carries what its source knows about it, so that clients need not check entry by entry.
+
+    A file tail makes one per read: consecutive lines of one file, all sharing the `labels` dict, without
+    metadata, in strictly increasing timestamp order. `size` is the entries' total line bytes (UTF-8) when
+    the source knows it, else -1. The facts hold because nothing changes a chunk's entries once a source
+    queued it except pipeline stages, and a pipeline with stages hands on new plain lists.
+    """
+
+    __slots__ = ("labels", "size")
+
+    def __init__(self, entries: Iterable[LogEntry], labels: Labels, size: int = -1) -> None:
+        super().__init__(entries)
+        self.labels = labels
+        self.size = size
 
 
 class Checkpoint:

@@ -189,9 +189,11 @@ class Batch:
 
     `size` is the sum of `entry_size` of its entries; `newest` the largest timestamp (ns), for lag and
     latency metrics. `created_at` is whatever clock the caller uses (it starts the batchwait timer).
+    Streams are kept in timestamp order at `encode`; the batch remembers which ones may be out of order, so
+    a stream made of runs that follow each other in time is never sorted.
     """
 
-    __slots__ = ("_sorted", "count", "created_at", "max_streams", "size", "streams", "tenant")
+    __slots__ = ("_unsorted", "count", "created_at", "max_streams", "size", "streams", "tenant")
 
     def __init__(self, tenant: str, created_at: float, max_streams: int = 0) -> None:
         self.tenant = tenant
@@ -200,7 +202,7 @@ class Batch:
         self.streams: dict[str, list[LogEntry]] = {}
         self.size = 0
         self.count = 0
-        self._sorted = True  # every stream is in timestamp order (`encode` sorts them)
+        self._unsorted: set[str] = set()  # streams whose entries may be out of timestamp order
 
     def has_room(self, size: int, limit: int) -> bool:
         """Whether an entry of `size` bytes fits under `limit`; an empty batch takes any entry."""
@@ -213,34 +215,42 @@ class Batch:
             if self.max_streams and len(self.streams) >= self.max_streams:
                 return False
             stream = self.streams[labels] = []
+        elif stream and stream[-1].timestamp > entry.timestamp:
+            self._unsorted.add(labels)
         stream.append(entry)
         self.size += size
         self.count += 1
-        self._sorted = False
         return True
 
-    def add_run(self, labels: str, entries: Sequence[LogEntry], size: int) -> bool:
-        """Add a run of entries of one stream, `size` bytes in all; False (nothing added) past `max_streams`."""
+    def add_run(self, labels: str, entries: Sequence[LogEntry], size: int, *, ordered: bool = False) -> bool:
+        """Add a run of entries of one stream, `size` bytes in all; False (nothing added) past `max_streams`.
+
+        `ordered` says the run's timestamps never decrease (a `agent.model.LineRun`'s do not).
+        """
         stream = self.streams.get(labels)
         if stream is None:
             if self.max_streams and len(self.streams) >= self.max_streams:
                 return False
             stream = self.streams[labels] = []
+        if not ordered or (stream and entries and stream[-1].timestamp > entries[0].timestamp):
+            self._unsorted.add(labels)
         stream.extend(entries)
         self.size += size
         self.count += len(entries)
-        self._sorted = False
         return True
 
     @property
     def newest(self) -> int:
-        """The largest timestamp in the batch (ns); 0 when it is empty. Quick once `encode` sorted it."""
-        streams = [stream for stream in self.streams.values() if stream]
-        if not streams:
-            return 0
-        if self._sorted:
-            return max(stream[-1].timestamp for stream in streams)
-        newest: int = max(max(map(_timestamp, stream)) for stream in streams)
+        """The largest timestamp in the batch (ns); 0 when it is empty."""
+        unsorted = self._unsorted
+        newest: int = max(
+            (
+                max(map(_timestamp, stream)) if labels in unsorted else stream[-1].timestamp
+                for labels, stream in self.streams.items()
+                if stream
+            ),
+            default=0,
+        )
         return newest
 
     def entries(self) -> list[LogEntry]:
@@ -251,7 +261,7 @@ class Batch:
 
     def encode(self) -> EncodedPush:
         """The batch as a protobuf `PushRequest`, each stream's entries sorted by timestamp (stable)."""
-        for stream in self.streams.values():
-            stream.sort(key=_timestamp)
-        self._sorted = True
+        for labels in self._unsorted:
+            self.streams[labels].sort(key=_timestamp)
+        self._unsorted.clear()
         return encode_push(self.streams.items())

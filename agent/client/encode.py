@@ -74,23 +74,29 @@ def _small_varint(value: int) -> str:
 # Field 2 (length-delimited)'s tag byte and a length below _TABLE_SIZE. The tag is 0x12 in both
 # StreamAdapter (entries) and EntryAdapter (line), so one table serves both. Length 0 maps to nothing:
 # proto3 leaves out empty strings (an empty line), and an entry is never empty (its timestamp field is not).
-_TAG2 = ("", *("\x12" + _small_varint(n) for n in range(1, _TABLE_SIZE)))
+# Built from 7-bit groups, not value by value: the tables are built at every start.
+_CONTINUED = [chr(n | 0x80) for n in range(0x80)]  # a 7-bit group followed by another
+_TAG2 = (
+    "",
+    *["\x12" + chr(n) for n in range(1, 0x80)],
+    *["\x12" + low + chr(high) for high in range(1, _TABLE_SIZE >> 7) for low in _CONTINUED],
+)
 # Timestamp.nanos of 2**21 and more in three lookups instead of a loop: the low 14 bits as two bytes that
 # both carry the continuation bit, bits 14-20 as one byte (continued, more follow), and the varint of bits
 # 21 and up (below 1e9 >> 21 = 477). Consecutive nanos are consecutive entries of _LOW14.
-_LOW14 = tuple(chr((n & 0x7F) | 0x80) + chr((n >> 7) | 0x80) for n in range(_TABLE_SIZE))
-_MID = tuple(chr(n | 0x80) for n in range(0x80))
+_LOW14 = tuple([low + high for high in _CONTINUED for low in _CONTINUED])
+_MID = tuple(_CONTINUED)
 _HIGH = tuple(_small_varint(n) for n in range((_NS >> 21) + 1))
 _ENTRY_HEADERS: dict[int, tuple[str, ...]] = {}
-_LINE_SIZES = tuple(len(_TAG2[n]) + n for n in range(_FAST_LINE))  # a line's field size, header included
+# A line's field size, header included: nothing for an empty line, then 2 and 3 bytes of header.
+_LINE_SIZES = (0, *range(3, 0x80 + 2), *range(0x80 + 3, _FAST_LINE + 3))
 
 
 def _entry_headers(ts_len: int) -> tuple[str, ...]:
     """Entry field headers by line length, for entries whose Timestamp field takes `ts_len` bytes."""
     table = _ENTRY_HEADERS.get(ts_len)
     if table is None:
-        tag2 = _TAG2
-        table = _ENTRY_HEADERS[ts_len] = tuple(tag2[ts_len + len(tag2[n]) + n] for n in range(_FAST_LINE))
+        table = _ENTRY_HEADERS[ts_len] = itemgetter(*map(add, _LINE_SIZES, repeat(ts_len)))(_TAG2)
     return table
 
 
@@ -322,7 +328,7 @@ def _encode_spread(
     line_lens = lens[start:end]
     if count == 1:  # itemgetter of one item returns the item, not a tuple
         line_headers: Sequence[str] = (_TAG2[line_lens[0]],)
-        sizes = [len(ts_fields[0]) + _LINE_SIZES[line_lens[0]]]
+        sizes: list[int] = [len(ts_fields[0]) + _LINE_SIZES[line_lens[0]]]
         entry_headers: Sequence[str] = (_TAG2[sizes[0]],)
     else:
         by_length = itemgetter(*line_lens)

@@ -30,7 +30,7 @@ import ssl
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from agent.client.config import ClientConfig, TLSConfig
 from agent.client.encode import compress
 from agent.errors import ConfigError, ConfigProblem, FatalPushError, PushError, RetryableError
 from agent.logs import RateLimitedLogger
-from agent.model import Chunk, LogEntry, ack_entries
+from agent.model import Chunk, Labels, LineRun, LogEntry, ack_entries
 from agent.queues import bounded_queue
 from agent.server.health import agent_version
 from agent.server.metrics import Metrics
@@ -273,16 +273,21 @@ class LokiClient:
         loop = asyncio.get_running_loop()
         lanes = self._lanes
         limit = self.config.batchsize
-        for label_dict, run in runs(chunk):
+        groups: Iterable[tuple[Labels, Sequence[LogEntry]]]
+        if isinstance(chunk, LineRun):  # a file tail's chunk says what it knows: no need to look entry by entry
+            groups, known_size, ordered = ((chunk.labels, chunk),), chunk.size, True
+        else:
+            groups, known_size, ordered = runs(chunk), -1, False
+        for label_dict, run in groups:
             tenant, labels = self._router.route(label_dict)
             if not labels:
                 self._drop(list(run), sum(map(entry_size, run)), tenant, REASON_NO_LABELS)
                 continue
             lane = lanes.get(tenant) or self._open_lane(tenant, group)
             batch = lane.current if lane.current is not None else self._new_batch(lane, loop.time())
-            total = run_size(run)
+            total = known_size if known_size >= 0 else run_size(run)
             if batch.size + total <= limit:  # the whole run fits: no per-entry sizes needed
-                if not batch.add_run(labels, run, total):
+                if not batch.add_run(labels, run, total, ordered=ordered):
                     self._drop(list(run), total, tenant, REASON_STREAM_LIMITED)
                 elif batch.size >= limit:
                     await self._hand_off(lane, batch)
@@ -300,7 +305,7 @@ class LokiClient:
                     stop = start + 1  # an entry larger than batchsize travels alone
                 part = run if stop - start == len(run) else run[start:stop]
                 size = ends[stop - 1] - before
-                if not batch.add_run(labels, part, size):
+                if not batch.add_run(labels, part, size, ordered=ordered):
                     self._drop(list(part), size, tenant, REASON_STREAM_LIMITED)
                 elif batch.size >= limit:
                     await self._hand_off(lane, batch)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Protocol
 
-from agent.model import Chunk, Labels, LogEntry
+from agent.model import Chunk, Labels, LineRun, LogEntry
 from agent.positions.tracker import FileIdentity, FileTracker
 from agent.server.metrics import Metrics
 from agent.sources import fileio
@@ -116,13 +116,18 @@ class LineDecoder:
 
     def lines(self, block: bytes) -> list[str]:
         """Decode `block` (complete lines) and split it; invalid bytes become U+FFFD, CR before LF goes."""
+        return self.split(block)[0]
+
+    def split(self, block: bytes) -> tuple[list[str], int]:
+        """`lines`, and their total size in UTF-8 bytes when it comes for free (ASCII text), else -1."""
         text = block.decode(self.codec, "replace")
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         lines = text.split("\n")
+        size = len(text) - len(lines) + 1 if text.isascii() else -1  # isascii() is O(1); newlines do not count
         if lines[-1] == "":
             lines.pop()
-        return lines
+        return lines, size
 
     def first_newline(self, data: bytes) -> int:
         """The length of `data` up to and including its first newline (0 if there is none)."""
@@ -311,7 +316,8 @@ class FileTail:
         cut = decoder.complete(pending)
         if cut:
             block = pending[:cut]
-            await self._emit(decoder.lines(block), offset + cut, len(block))
+            lines, size = decoder.split(block)
+            await self._emit(lines, offset + cut, len(block), size)
             return offset + cut, pending[cut:]
         if len(pending) >= max(MAX_PENDING_LINE, self._options.max_line_size + 1):
             cut = await self._overlong(decoder, offset, pending)
@@ -337,19 +343,24 @@ class FileTail:
             await self._emit([text], offset + cut, cut)
         return cut
 
-    async def _emit(self, lines: list[str], end: int, raw_bytes: int) -> None:
-        """Queue `lines` as one chunk whose checkpoint ends at `end` (raw_bytes read for them)."""
+    async def _emit(self, lines: list[str], end: int, raw_bytes: int, size: int = -1) -> None:
+        """Queue `lines` as one chunk whose checkpoint ends at `end`.
+
+        `raw_bytes` were read for them; `size` is their total in UTF-8 bytes when known, else -1.
+        """
         self._read_bytes.inc(raw_bytes)
         self._read_lines.inc(len(lines))
         if self._options.max_line_size and lines:
-            lines = self._limit_line_size(lines)
+            limited = self._limit_line_size(lines)
+            if limited is not lines:
+                lines, size = limited, -1
         limiter = self._limiter
         if limiter is not None and lines:
             if limiter.drop:
                 allowed = limiter.allow(len(lines))
                 if allowed < len(lines):
                     self._metrics.stage_dropped.labels(reason=DROP_REASON).inc(len(lines) - allowed)
-                    lines = lines[:allowed]
+                    lines, size = lines[:allowed], -1
             else:
                 await limiter.acquire(len(lines))
         count = len(lines)
@@ -358,8 +369,9 @@ class FileTail:
             return
         start = max(time.time_ns(), self._last_ts + 1)
         self._last_ts = start + count - 1
-        chunk = list(map(LogEntry, range(start, start + count), lines, repeat(self.labels), repeat(checkpoint)))
-        await self._sink.put(chunk)
+        labels = self.labels
+        entries = map(LogEntry, range(start, start + count), lines, repeat(labels), repeat(checkpoint))
+        await self._sink.put(LineRun(entries, labels, size))
 
     def _limit_line_size(self, lines: list[str]) -> list[str]:
         limit = self._options.max_line_size

@@ -21,7 +21,7 @@ import snappy
 from agent.client.config import ClientConfig
 from agent.client.loki import LokiClient
 from agent.logs import LogfmtFormatter
-from agent.model import Checkpoint, Chunk, LogEntry
+from agent.model import Checkpoint, Chunk, LineRun, LogEntry
 from agent.server.metrics import Metrics
 from support.loki_receiver import LokiReceiver
 
@@ -192,6 +192,19 @@ class TestDelivery:
         sizes = [request.entries for request in loki.requests]
         assert sizes == [10, 10, 5, 1]
         assert loki.lines()[-1].startswith("big")
+
+    async def test_line_runs_respect_batchsize_and_order(self, loki: LokiReceiver) -> None:
+        """A file tail's chunks (`LineRun`, with their size known) are cut at batchsize and arrive in order."""
+        client = LokiClient(config(loki.url, batchsize=1000, batchwait="200ms"), Metrics())
+        acks = Acks()
+        async with running(client):
+            for part in range(3):
+                chunk = acks.chunk(lines(f"run{part}", 9, width=100))
+                await client.queue.put(LineRun(chunk, chunk[0].labels, 9 * 100))
+            await loki.wait_for_entries(27)
+            await acks.wait_all()
+        assert [request.entries for request in loki.requests] == [10, 10, 7]
+        assert loki.lines() == lines("run0", 9, 100) + lines("run1", 9, 100) + lines("run2", 9, 100)
 
     async def test_batchwait_sends_a_small_batch_in_time(self, loki: LokiReceiver) -> None:
         """A batch that never fills is sent once batchwait has passed, not before and not much later."""

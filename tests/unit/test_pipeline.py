@@ -141,6 +141,24 @@ class TestProcess:
         )
         assert out[0].labels is out[1].labels is out[2].labels
 
+    def test_interleaved_equal_label_sets_are_shared_across_chunks(self) -> None:
+        """Equal label sets share one dict even when other streams come between them, chunk after chunk."""
+
+        class LevelFromLine(LabelFromExtracted):
+            def process(self, entry: LogEntry) -> LogEntry | None:
+                entry.labels["level"] = entry.line.split()[0]
+                return entry
+
+        pipeline = _pipeline([LevelFromLine()])
+        first = pipeline.process(_entries(["info a", "warn b", "info c"], _counting_checkpoint(3, [])))
+        second = pipeline.process(_entries(["warn d", "info e"], _counting_checkpoint(2, [])))
+        info = [e.labels for e in first + second if e.line.startswith("info")]
+        warn = [e.labels for e in first + second if e.line.startswith("warn")]
+        assert all(labels is info[0] for labels in info)
+        assert all(labels is warn[0] for labels in warn)
+        assert info[0] == {"job": "x", "level": "info"}
+        assert warn[0] == {"job": "x", "level": "warn"}
+
 
 class TestHoldingStages:
     def test_held_entry_is_not_acknowledged(self) -> None:

@@ -185,6 +185,25 @@ class TestBatch:
         assert sorted(batch.streams) == ['{a="1"}', '{a="2"}']
         assert batch.count == 3
 
+    def test_ordered_runs_out_of_order_with_each_other_are_sorted(self) -> None:
+        """Runs each in order, but added later with earlier timestamps, still reach Loki in timestamp order."""
+        batch = Batch("", 0.0)
+        batch.add_run('{a="1"}', [entry(5, "e"), entry(6, "f")], 2, ordered=True)
+        batch.add_run('{a="1"}', [entry(1, "a"), entry(2, "b")], 2, ordered=True)
+        batch.add_run('{a="2"}', [entry(3, "c"), entry(4, "d")], 2, ordered=True)
+        assert batch.newest == 6
+        push = logproto_pb2.PushRequest()
+        push.ParseFromString(batch.encode().body)
+        assert [[e.line for e in stream.entries] for stream in push.streams] == [["a", "b", "e", "f"], ["c", "d"]]
+        assert batch.newest == 6
+
+    def test_newest_of_an_unordered_run(self) -> None:
+        """The newest timestamp is found wherever it sits in a run that is not known to be in order."""
+        batch = Batch("", 0.0)
+        batch.add_run('{a="1"}', [entry(9, "x"), entry(2, "y")], 2)
+        assert batch.newest == 9
+        assert Batch("", 0.0).newest == 0
+
     def test_encode_sorts_each_stream_by_timestamp_stably(self) -> None:
         """Entries reach Loki in timestamp order within a stream; equal timestamps keep arrival order."""
         batch = Batch("", 0.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.model import Chunk
+from agent.model import Chunk, LineRun
 from agent.positions.config import PositionsConfig
 from agent.positions.store import PositionStore
 from agent.positions.tracker import FileIdentity
@@ -127,6 +127,38 @@ class TestLines:
             await running.wait(lambda: len(harness.consumer.lines) == 2)
         first, second = harness.consumer.chunks[0]
         assert first.labels is second.labels is tail.labels
+
+    @pytest.mark.asyncio
+    async def test_chunks_say_what_the_tail_knows(self, tmp_path: Path, harness: Harness) -> None:
+        """Each chunk is a `LineRun` with the file's labels and, for ASCII text, its lines' total size."""
+        path = tmp_path / "app.log"
+        path.write_bytes(b"one\r\ntwo\n\n")
+        tail = await harness.tail(path)
+        async with Running(tail.run(), harness.consumer.run()) as running:
+            await running.wait(lambda: len(harness.consumer.lines) == 3)
+            with path.open("ab") as handle:
+                handle.write("ünï\n".encode())
+            tail.wake()
+            await running.wait(lambda: len(harness.consumer.lines) == 4)
+        ascii_chunk, other = harness.consumer.chunks
+        assert isinstance(ascii_chunk, LineRun)
+        assert isinstance(other, LineRun)
+        assert ascii_chunk.labels is tail.labels
+        assert (ascii_chunk.size, other.size) == (len("one") + len("two"), -1)
+
+    @pytest.mark.parametrize(
+        ("block", "size"),
+        [
+            pytest.param(b"a\nbc\n", 3, id="ascii"),
+            pytest.param(b"a\r\n\r\nb\n", 2, id="crlf-and-empty"),
+            pytest.param("é\n".encode(), -1, id="not-ascii"),
+            pytest.param(b"\xff\n", -1, id="invalid-utf8"),
+        ],
+    )
+    def test_split_knows_the_size_of_ascii_text(self, block: bytes, size: int) -> None:
+        """`split` gives the lines' total size (newlines and CRs not counted) when the text is ASCII."""
+        decoder = LineDecoder("", b"")
+        assert decoder.split(block) == (decoder.lines(block), size)
 
 
 class TestEncodings:
