@@ -339,7 +339,7 @@ def tune_malloc() -> None:
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: no C library handle to open (Windows)
         return
     mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES)
     mallopt(_M_TRIM_THRESHOLD, 4 * MALLOC_KEEP_BYTES)

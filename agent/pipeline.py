@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.logs import RateLimitedLogger, log_fields
@@ -60,7 +60,15 @@ class Pipeline:
         self._metrics = metrics
         self._copy_labels = any(getattr(s, "mutates_labels", False) for s in self._stages)
         self._holding = tuple(bool(getattr(s, "holds_entries", False)) for s in self._stages)
-        self._steps = tuple(zip((s.process for s in self._stages), self._holding, strict=True))
+        # What `process` runs for each entry: every stage's `process` (and whether it holds entries), with
+        # `_share_labels` right after the last stage that changes labels.
+        steps: list[tuple[Callable[[LogEntry], LogEntry | None], bool]] = [
+            (s.process, holding) for s, holding in zip(self._stages, self._holding, strict=True)
+        ]
+        if self._copy_labels:
+            last = max(i for i, s in enumerate(self._stages) if getattr(s, "mutates_labels", False))
+            steps.insert(last + 1, (self._share_labels, False))
+        self._steps = tuple(steps)
         self._timed = [(i, s) for i, s in enumerate(self._stages) if hasattr(s, "next_deadline")]
         self._delaying = any(hasattr(s, "delay_for") for s in self._stages)
         self._last_labels: dict[str, str] = {}
@@ -95,8 +103,6 @@ class Pipeline:
                 current = result
             else:
                 append(current)
-        if copy_labels:
-            self._intern_labels(out)
         return out
 
     def _run_from(self, entry: LogEntry, start: int, out: list[LogEntry]) -> None:
@@ -111,27 +117,27 @@ class Pipeline:
             current = result
         out.append(current)  # type: ignore[arg-type]
 
-    def _intern_labels(self, entries: list[LogEntry]) -> None:
-        # Stages gave every entry its own label dict; entries whose labels ended up equal share one again
-        # (the first of them, kept across chunks), so the client routes and groups each stream once per
-        # chunk, not once per entry. Equal consecutive labels, the common case, skip the lookup.
+    def _share_labels(self, entry: LogEntry) -> LogEntry:
+        # Stages gave every entry its own label dict; once none will change it again, entries whose labels
+        # are equal share one (the first of them, kept across chunks). Later stages that keep state per
+        # stream, and the client that routes and groups each stream once per chunk, then see one dict per
+        # stream instead of one per entry. Equal consecutive labels, the common case, skip the lookup.
+        labels = entry.labels
         last = self._last_labels
+        if labels == last:
+            entry.labels = last
+            return entry
         known = self._known_labels
-        for entry in entries:
-            labels = entry.labels
-            if labels == last:
-                entry.labels = last
-                continue
-            key = tuple(labels.items())
-            shared = known.get(key)
-            if shared is None:
-                if len(known) >= _KNOWN_LABELS:
-                    known.clear()
-                known[key] = shared = labels
-            else:
-                entry.labels = shared
-            last = shared
-        self._last_labels = last
+        key = tuple(labels.items())
+        shared = known.get(key)
+        if shared is None:
+            if len(known) >= _KNOWN_LABELS:
+                known.clear()
+            known[key] = shared = labels
+        else:
+            entry.labels = shared
+        self._last_labels = shared
+        return entry
 
     def next_deadline(self) -> float | None:
         """The earliest `time.monotonic()` at which a holding stage wants `flush_due` called."""

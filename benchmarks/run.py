@@ -111,6 +111,15 @@ def start_sink(verify: str | None, record: bool = False) -> tuple[subprocess.Pop
     return sink, f"http://{line.split()[1]}"
 
 
+def compile_bytecode() -> None:
+    """Write the agent's bytecode before measuring, as installing the package does.
+
+    Run from a source tree with PYTHONDONTWRITEBYTECODE set (containers often set it), every start would
+    compile each module again: about 0.2 CPU-seconds that an installed agent never spends.
+    """
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "agent")], check=True, stdout=subprocess.DEVNULL)
+
+
 def start_agent(config: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([PYTHON, "-m", "agent", "-config.file", config, "-log.level", "warn"], cwd=ROOT)
 
@@ -310,6 +319,7 @@ def main() -> None:
     k.set_defaults(func=kill9)
     args = parser.parse_args()
     Path(getattr(args, "workdir", "/tmp")).mkdir(parents=True, exist_ok=True)
+    compile_bytecode()
     args.func(args)
 
 

@@ -9,12 +9,13 @@ and turned into bytes with one ``encode("latin-1")``, a plain copy. An ASCII lin
 no per-line ``encode``; other lines are converted to their UTF-8 bytes once per stream. Tag bytes and
 varints of small values come from precomputed tables.
 
-Streams usually hold runs of entries whose timestamps either count up by one nanosecond (a file's lines
-read together, see `agent.sources.tail`) or are all equal (a parsed timestamp with second precision). Such
-runs are written a column at a time: C-level ``map`` over the lines' lengths for the headers, a slice of a
-table for the nanoseconds, and extended-slice assignment to interleave them, so the per-entry Python work
-is a handful of C calls. Any other shape (unsorted, metadata, short runs, very long lines) is written
-entry by entry.
+Entries are written a column at a time: the pieces of every entry (entry header, Timestamp, line header,
+line) come from C-level ``map``/``itemgetter`` over the lines' lengths and the timestamps, and extended-slice
+assignment interleaves them, so the per-entry Python work is a few C calls. A file's lines read together
+have timestamps a nanosecond apart (see `agent.sources.tail`): within one block of 2**14 ns of one second
+their Timestamps differ only in two bytes, a table entry, and the rest is built once per line length. Other
+timestamps (parsed ones, often repeated) get their Timestamp field from one tight loop. Entries with
+structured metadata or very long lines, and streams of a few entries, are written one by one.
 
 Wire layout (field number, wire type 2 = length-delimited, 0 = varint)::
 
@@ -267,7 +268,7 @@ def _encode_entries(entries: Sequence[LogEntry], parts: list[str], clock: _Clock
         lines, replaced = _utf8_lines(lines)
     lens = list(map(len, lines))
     if count < _FAST_RUN or max(lens) >= _FAST_LINE or any(map(_metadata, entries)):
-        return _encode_each(entries, lines, 0, count, parts, clock), replaced
+        return _encode_each(entries, lines, parts, clock), replaced
     tss = list(map(_timestamp, entries))
     if sorted(tss) != tss:
         return _encode_spread(lines, lens, tss, 0, count, parts, clock), replaced
@@ -344,16 +345,13 @@ def _encode_spread(
     return sum(sizes) + sum(map(len, entry_headers))
 
 
-def _encode_each(
-    entries: Sequence[LogEntry], lines: list[str], start: int, end: int, parts: list[str], clock: _Clock
-) -> int:
-    """Entries `start:end` one at a time (`lines` holds their UTF-8 text); return the bytes appended."""
+def _encode_each(entries: Sequence[LogEntry], lines: list[str], parts: list[str], clock: _Clock) -> int:
+    """`entries` one at a time (`lines` holds their UTF-8 text); return the bytes appended."""
     tag2 = _TAG2
     table_size = _TABLE_SIZE
-    run = entries[start:end]
-    ts_fields = clock.fields(map(_timestamp, run))
+    ts_fields = clock.fields(map(_timestamp, entries))
     size = 0
-    for entry, line, ts_field in zip(run, lines[start:end], ts_fields, strict=True):
+    for entry, line, ts_field in zip(entries, lines, ts_fields, strict=True):
         n = len(line)
         line_hdr = tag2[n] if n < table_size else _field(0x12, n)
         entry_size = len(ts_field) + len(line_hdr) + n

@@ -181,6 +181,12 @@ class TestRuns:
         streams = [(LABELS, entries)]
         assert encode_push(streams).body == protobuf_bytes(streams)
 
+    def test_a_lone_entry_after_a_run(self) -> None:
+        """An entry alone in its block of nanoseconds, after a run, is written as the serializer does."""
+        entries = [*counting(self.SECOND + 300_000_000, ["x"] * 16), entry(self.SECOND + 300_100_000, "alone")]
+        streams = [(LABELS, entries)]
+        assert encode_push(streams).body == protobuf_bytes(streams)
+
     def test_shared_timestamps(self) -> None:
         """Runs of one timestamp (a parsed timestamp with second precision) encode as the serializer does."""
         entries = [entry(self.SECOND + (i // 30) * NS, f"event {i}") for i in range(100)]
