@@ -18,6 +18,9 @@ from typing import Any
 Labels = dict[str, str]
 """A label set. Sources share one dict between all entries of a target: never mutate a dict you did not make."""
 
+TENANT_LABEL = "__tenant_id__"
+"""The reserved label through which the `tenant` stage tells the client which tenant an entry belongs to."""
+
 Chunk = list["LogEntry"]
 """What queues carry: a list of entries, never a single entry (one queue operation per chunk, not per line)."""
 

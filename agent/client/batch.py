@@ -20,9 +20,8 @@ from itertools import repeat
 from operator import attrgetter, is_
 
 from agent.client.encode import EncodedPush, encode_push
-from agent.model import Labels, LogEntry
+from agent.model import TENANT_LABEL, Labels, LogEntry
 
-TENANT_LABEL = "__tenant_id__"
 """Set by a pipeline (Promtail's `tenant` stage) to send an entry to another tenant than the client's."""
 
 _ESCAPES = {

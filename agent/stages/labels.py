@@ -17,11 +17,10 @@ from typing import Any, ClassVar
 from pydantic import RootModel, field_validator, model_validator
 
 from agent.config.base import ConfigModel
-from agent.model import LogEntry
+from agent.model import TENANT_LABEL, LogEntry
 from agent.stages.base import StageContext
 from agent.stages.values import LABEL_NAME, go_json_string, go_string, label_value
 
-TENANT_LABEL = "__tenant_id__"
 """The reserved label a `tenant` stage sets (Promtail's name); `agent.client.batch` reads it and drops it."""
 
 _MISSING: Any = object()
