@@ -72,7 +72,7 @@ class InspectedStage:
     def __init__(self, stage: Stage, stream: IO[str] | None = None) -> None:
         self._stage = stage
         self._stream = stream if stream is not None else sys.stderr
-        self.name = stage.name
+        self.name = getattr(stage, "inspect_name", stage.name)  # `include security`: which pipeline ran
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._stage, attribute)

@@ -128,7 +128,8 @@ def load_config(
     except ValidationError as exc:
         # Pipelines are validated below, stage by stage, by the stage registry: its messages win.
         problems += [p for p in problems_from(exc, Config) if not _PIPELINE_PATH.match(p.path)]
-    pipelines, stage_problems = _validate_pipelines(raw, warnings)
+    base_dir = os.getcwd() if path is None else os.path.dirname(os.path.abspath(path))
+    pipelines, stage_problems = _validate_pipelines(raw, warnings, base_dir)
     problems += stage_problems + _duplicate_job_names(raw)
 
     if problems:
@@ -331,8 +332,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def _validate_pipelines(
-    raw: dict[str, Any], warnings: list[ConfigProblem]
+    raw: dict[str, Any], warnings: list[ConfigProblem], base_dir: str
 ) -> tuple[dict[str, list[StageSpec]], list[ConfigProblem]]:
+    """Every job's stage specs; `include` paths in them start from `base_dir` (the config file's directory)."""
     pipelines: dict[str, list[StageSpec]] = {}
     problems: list[ConfigProblem] = []
     scrape_configs = raw.get("scrape_configs")
@@ -340,7 +342,7 @@ def _validate_pipelines(
         if not isinstance(scrape, dict):
             continue
         specs, found = validate_stages(
-            scrape.get("pipeline_stages"), f"scrape_configs[{index}].pipeline_stages", warnings
+            scrape.get("pipeline_stages"), f"scrape_configs[{index}].pipeline_stages", warnings, base_dir=base_dir
         )
         problems += found
         if isinstance(scrape.get("job_name"), str):

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 # Promtail exposes no `_created` series; dashboards that sum by name would double count them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
+_EVENT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -25,6 +26,16 @@ class Metrics:
         self.read_lines = Counter("promtail_read_lines", "Number of lines read.", ["path"], registry=r)
         self.file_bytes = Gauge("promtail_file_bytes_total", "Number of bytes total.", ["path"], registry=r)
         self.files_active = Gauge("promtail_files_active_total", "Number of active files.", registry=r)
+        # -- Promtail-compatible: Docker targets
+        self.docker_entries = Counter(
+            "promtail_docker_target_entries", "Total number of successful entries sent to the Docker target.",
+            registry=r,
+        )
+        self.docker_parsing_errors = Counter(
+            "promtail_docker_target_parsing_errors",
+            "Total number of parsing errors while receiving Docker messages.",
+            registry=r,
+        )
         # -- Promtail-compatible: clients
         self.sent_entries = Counter(
             "promtail_sent_entries", "Number of log entries sent to the ingester.", ["host"], registry=r
@@ -123,8 +134,31 @@ class Metrics:
             ["host"],
             registry=r,
         )
+        self.docker_up = Gauge(
+            "agent_docker_target_up",
+            "1 while the Docker daemon of a docker_sd_configs entry answers, 0 while it cannot be reached.",
+            ["job", "host"],
+            registry=r,
+        )
+        self.docker_containers = Gauge(
+            "agent_docker_containers", "Containers whose logs are being followed.", ["job"], registry=r
+        )
         self.positions_saved = Counter(
             "agent_positions_saves", "Positions file saves, by result.", ["result"], registry=r
+        )
+        # -- Event pipelines (pipelines/): label values come from the closed vocabulary in pipelines/vocabulary.yaml
+        self.events = Counter(
+            "agent_events",
+            "Security, performance and business events recognised by the event pipelines.",
+            ["job", "event_category", "event_type"],
+            registry=r,
+        )
+        self.event_duration = Histogram(
+            "agent_event_duration_seconds",
+            "Durations of HTTP requests, database queries and background tasks seen by event pipelines, slow or not.",
+            ["job", "operation"],
+            buckets=_EVENT_DURATION_BUCKETS,
+            registry=r,
         )
         self.config_warnings = Gauge(
             "agent_config_warnings", "Config parts accepted but not run (unsupported targets).", registry=r

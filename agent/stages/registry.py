@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agent.config.include import resolve_include
 from agent.config.problems import problems_from, suggest
 from agent.errors import ConfigError, ConfigProblem
 from agent.stages.base import Stage, StageContext
@@ -32,6 +33,8 @@ _FAMILIES = (
     "multiline",
     "metrics",
     "geoip",
+    "events",
+    "include",
 )
 
 
@@ -73,9 +76,18 @@ def _classes() -> dict[str, type[Any]]:
 
 
 def validate_stages(
-    raw: object, path: str, warnings: list[ConfigProblem] | None = None
+    raw: object,
+    path: str,
+    warnings: list[ConfigProblem] | None = None,
+    *,
+    base_dir: str = ".",
+    including: tuple[str, ...] = (),
 ) -> tuple[list[StageSpec], list[ConfigProblem]]:
     """Validate a raw `pipeline_stages` list found at YAML `path`; return the specs and every problem.
+
+    An `include` item is resolved here (`agent.config.include`): its file's stages are validated under the
+    include's path and become the include spec's children. `base_dir` is where relative include paths start
+    (the directory of the file being read); `including` lists the files above this list, to refuse cycles.
 
     Promtail decodes stage settings without complaining about keys it does not know, so real configs carry
     such keys (a `template` stage with a `destination`, say). They are ignored here too, and reported in
@@ -100,6 +112,21 @@ def validate_stages(
             continue
         ((name, body),) = item.items()
         stage_path = f"{item_path}.{name}"
+        if name == "include":
+            resolved, found = resolve_include(body, stage_path, base_dir, including)
+            problems.extend(found)
+            if resolved is not None:
+                children, child_problems = validate_stages(
+                    resolved.stages,
+                    resolved.path,
+                    warnings,
+                    base_dir=resolved.base_dir,
+                    including=(*including, resolved.key),
+                )
+                problems.extend(child_problems)
+                include = classes["include"].Config(pipeline=resolved.name, origin=resolved.origin)
+                specs.append(StageSpec("include", include, stage_path, children))
+            continue
         cls = classes.get(str(name))
         if cls is None:
             problems.append(ConfigProblem(stage_path, f"unknown stage {name!r}{suggest(str(name), classes)}"))
@@ -122,7 +149,11 @@ def validate_stages(
         nested_field = getattr(cls, "nested_stages_field", None)
         if nested_field:
             children, child_problems = validate_stages(
-                getattr(config, nested_field), f"{stage_path}.{nested_field}", warnings
+                getattr(config, nested_field),
+                f"{stage_path}.{nested_field}",
+                warnings,
+                base_dir=base_dir,
+                including=including,
             )
             spec.children = children
             problems.extend(child_problems)
