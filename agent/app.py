@@ -37,6 +37,7 @@ from agent.queues import bounded_queue
 from agent.relabel import relabel
 from agent.server.health import Health
 from agent.server.metrics import Metrics
+from agent.sources.docker import DockerSource
 from agent.sources.file import FileSource, FileTarget
 from agent.sources.ratelimit import ReadlineLimiter
 from agent.sources.stdin import StdinSource
@@ -165,11 +166,29 @@ class Agent:
                 _, queue = self._pipeline(scrape)
             self._sources.append(StdinSource(queue, labels))
             return
-        for scrape in self.config.scrape_configs:
+        for index, scrape in enumerate(self.config.scrape_configs):
             targets = self._file_targets(scrape)
-            if not targets:
+            if not targets and not scrape.docker_sd_configs:
                 continue
             _, queue = self._pipeline(scrape)
+            for number, docker in enumerate(scrape.docker_sd_configs):
+                name = scrape.job_name if number == 0 else f"{scrape.job_name}[{number}]"
+                docker_source = DockerSource(
+                    name=scrape.job_name,
+                    config=docker,
+                    relabel_configs=scrape.relabel_configs,
+                    queue=queue,
+                    positions=self.positions,
+                    fanout=len(self.clients),
+                    metrics=self.metrics,
+                    limits=self.config.limits_config,
+                    limiter=self._readline_limiter,
+                    config_path=f"scrape_configs[{index}].docker_sd_configs[{number}]",
+                )
+                self._sources.append(docker_source)
+                self.health.register_target_status(f"{name}/docker", docker_source.status)
+            if not targets:
+                continue
             source = FileSource(
                 name=scrape.job_name,
                 targets=targets,

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import ssl
 import time
 from bisect import bisect_right
 from collections import deque
@@ -39,8 +38,9 @@ import httpx
 
 from agent.client.backoff import Backoff, parse_retry_after
 from agent.client.batch import Batch, StreamRouter, entry_size, run_size, run_sizes, runs
-from agent.client.config import ClientConfig, TLSConfig
+from agent.client.config import ClientConfig
 from agent.client.encode import compress
+from agent.client.tls import TLS_VERSIONS, ssl_context
 from agent.errors import ConfigError, ConfigProblem, FatalPushError, PushError, RetryableError
 from agent.logs import RateLimitedLogger
 from agent.model import Chunk, Labels, LineRun, LogEntry, ack_entries
@@ -65,12 +65,6 @@ _MAX_ERROR_BODY = 1024  # Promtail keeps the first 1 KiB of an error response to
 _NO_STATUS = "-1"  # promtail_request_duration_seconds' status_code when no response arrived, as Promtail
 _DUE_SLACK = 0.001  # a batch due within 1 ms is sent now: asyncio timers may fire that much early
 _LOG_INTERVAL = 10.0  # seconds between two log lines about the same recurring push problem
-_TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
 _STOP: Chunk = []  # put on the queue by `stop`: the intake drains what came before it, then flushes
 _URL_PASSWORD = re.compile(r"(//[^/?#@:]*:)[^/?#@]*@")  # user:password@ in a URL, for /status
 
@@ -562,7 +556,7 @@ class LokiClient:
             headers=headers,
             auth=auth,
             timeout=self._timeout,
-            verify=_ssl_context(config.tls_config) if config.url.lower().startswith("https:") else True,
+            verify=ssl_context(config.tls_config) if config.url.lower().startswith("https:") else True,
             proxy=self._proxy(),
             # HTTP(S)_PROXY and NO_PROXY from the environment only when asked, as Promtail does.
             trust_env=config.proxy_from_environment,
@@ -620,23 +614,6 @@ def _read_secret(path: str, key: str) -> str:
         raise ConfigError([ConfigProblem(key, f"cannot read {path}: {err.strerror or err}")]) from err
 
 
-def _ssl_context(tls: TLSConfig) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=tls.ca_file or None, cadata=tls.ca or None)
-        if tls.cert_file:
-            context.load_cert_chain(tls.cert_file, tls.key_file or None)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError([ConfigProblem("tls_config", f"cannot load certificates: {err}")]) from err
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.min_version:
-        context.minimum_version = _TLS_VERSIONS[tls.min_version]
-    if tls.max_version:
-        context.maximum_version = _TLS_VERSIONS[tls.max_version]
-    return context
-
-
 def _check_supported(config: ClientConfig) -> None:
     problems = []
     tls = config.tls_config
@@ -644,8 +621,8 @@ def _check_supported(config: ClientConfig) -> None:
         message = "inline certificates are not supported; use cert_file and key_file"
         problems.append(ConfigProblem("tls_config.cert" if tls.cert else "tls_config.key", message))
     for key, value in (("min_version", tls.min_version), ("max_version", tls.max_version)):
-        if value and value not in _TLS_VERSIONS:
-            known = ", ".join(_TLS_VERSIONS)
+        if value and value not in TLS_VERSIONS:
+            known = ", ".join(TLS_VERSIONS)
             problems.append(ConfigProblem(f"tls_config.{key}", f"unknown TLS version {value!r}; use one of {known}"))
     if config.oauth2:
         problems.append(ConfigProblem("oauth2", "oauth2 is not supported"))

@@ -42,7 +42,6 @@ UNSUPPORTED_TARGETS = (
     "nomad_sd_configs",
     "serverset_sd_configs",
     "digitalocean_sd_configs",
-    "docker_sd_configs",
 )
 """Target kinds a scrape config may declare that this agent accepts but does not run yet."""
 
@@ -122,6 +121,10 @@ class DockerSDConfig(ConfigModel):
     proxy_url: str = ""
     follow_redirects: bool = True
     enable_http2: bool = True
+    start_from: Literal["beginning", "now"] = "beginning"
+    """The agent's own key: where to start reading a container first seen (no saved cursor) that was
+    already running when the agent started. ``beginning`` (Promtail's behaviour) ships its whole log;
+    ``now`` only what it writes from then on. Containers started later are always read from their start."""
 
 
 class ScrapeConfig(ConfigModel):

@@ -9,8 +9,9 @@ The store owns two files and the in-memory state behind them:
 
   Keys the agent does not manage (journal cursors, ``cursor-...`` keys) are kept and written back as read.
 - ``positions.yaml.agent``, beside it: per-file identity (device, inode, size at the last save and a
-  fingerprint of the first bytes) and the files still being drained after a rotation. Promtail reads its
-  positions file strictly (unknown top-level keys are an error there), so this cannot live in
+  fingerprint of the first bytes), the files still being drained after a rotation, and each container's
+  exact cursor (`agent.positions.cursors`; ``positions.yaml`` keeps Promtail's whole-second ``cursor-<id>``).
+  Promtail reads its positions file strictly (unknown top-level keys are an error there), so this cannot live in
   ``positions.yaml``; Promtail never looks at the side file. An identity whose offset no longer equals the
   one in ``positions.yaml`` was written before someone else (Promtail) moved on, and is ignored.
 
@@ -35,9 +36,11 @@ from prometheus_client import Gauge
 
 from agent.errors import PositionsError
 from agent.positions.config import PositionsConfig
+from agent.positions.cursors import CURSOR_PREFIX, ContainerCursors
 from agent.positions.tracker import FileIdentity, FileRecord, FileTracker
 from agent.server.metrics import Metrics
 from agent.sources import fileio
+from agent.sources.docker_frames import Cursor
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class PositionStore:
         self._save_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._gauge_users: dict[str, int] = {}
+        self.containers = ContainerCursors()
+        self._saved_containers: list[object] = []
 
     # -- loading
 
@@ -108,7 +113,18 @@ class PositionStore:
             ) from exc
         positions = self._parse_positions(raw) if raw is not None else {}
         identities = self._load_sidecar()
+        try:
+            self.containers.load(self._saved_containers, positions)
+        except (ValueError, TypeError, KeyError) as exc:
+            self.metrics.errors.labels(component="positions", reason="invalid_identity_file").inc()
+            log.warning(
+                "Container cursors in the side file unreadable; resuming containers from positions.yaml's seconds.",
+                extra={"path": self.sidecar_path, "error": exc},
+            )
+            self.containers.load([], positions)
         for key, value in positions.items():
+            if key.startswith(CURSOR_PREFIX) and value.isdigit():
+                continue  # a container cursor: `self.containers` has it
             offset = _as_offset(key, value)
             if offset is None:
                 self._foreign[key] = value
@@ -122,7 +138,7 @@ class PositionStore:
             "Positions loaded.",
             extra={
                 "path": self.path, "files": len(self._current), "rotated": len(self._rotated),
-                "other_keys": len(self._foreign),
+                "containers": len(self.containers.promtail_keys()), "other_keys": len(self._foreign),
             },
         )
 
@@ -187,6 +203,10 @@ class PositionStore:
             entries = document.get("files") if isinstance(document, dict) else None
             if not isinstance(entries, list):
                 raise ValueError("no `files:` list")
+            containers = document.get("containers") or []
+            if not isinstance(containers, list):
+                raise ValueError("`containers:` is not a list")
+            self._saved_containers = containers
             current: dict[str, FileRecord] = {}
             for entry in entries:
                 record = _record_from_yaml(entry)
@@ -230,6 +250,18 @@ class PositionStore:
             del self._current[key]
             self.changed()
         elif self._foreign.pop(key, None) is not None:
+            self.changed()
+
+    # -- container cursors
+
+    def set_cursor(self, job: str, container_id: str, cursor: Cursor) -> None:
+        """Save `cursor` as where `job` has delivered the container's log up to."""
+        if self.containers.set(job, container_id, cursor):
+            self.changed()
+
+    def forget_cursor(self, job: str, container_id: str) -> None:
+        """Forget `job`'s cursor of a container (it was removed)."""
+        if self.containers.remove(job, container_id):
             self.changed()
 
     # -- file records
@@ -365,9 +397,9 @@ class PositionStore:
             self._dirty = False
             self._generation += 1
             generation = self._generation
-            positions, files = self._snapshot()
+            positions, files, containers = self._snapshot()
             try:
-                await asyncio.to_thread(self._write, generation, positions, files)
+                await asyncio.to_thread(self._write, generation, positions, files, containers)
             except OSError as exc:
                 self._dirty = True
                 self.metrics.positions_saved.labels(result="error").inc()
@@ -384,7 +416,7 @@ class PositionStore:
             self.metrics.positions_saved.labels(result="ok").inc()
             return True
 
-    def _snapshot(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def _snapshot(self) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
         positions = dict(self._foreign)
         files: list[dict[str, Any]] = []
         for record in self._current.values():
@@ -392,9 +424,13 @@ class PositionStore:
             if record.identity is not None:
                 files.append(_record_to_yaml(record))
         files.extend(_record_to_yaml(r) for r in self._rotated if r.identity is not None)
-        return positions, files
+        positions.update(self.containers.promtail_keys())
+        return positions, files, self.containers.to_yaml()
 
-    def _write(self, generation: int, positions: dict[str, str], files: list[dict[str, Any]]) -> None:
+    def _write(
+        self, generation: int, positions: dict[str, str], files: list[dict[str, Any]],
+        containers: list[dict[str, Any]],
+    ) -> None:
         # A save cancelled at shutdown may still be writing in its thread when `close` saves: the lock
         # orders them, and an older snapshot never overwrites a newer one.
         with self._write_lock:
@@ -403,7 +439,8 @@ class PositionStore:
             main = yaml.dump({"positions": positions}, Dumper=_PositionsDumper, default_flow_style=False)
             side = "# Written by the agent beside its Promtail-format positions file; Promtail ignores it.\n"
             side += yaml.dump(
-                {"version": _SIDECAR_VERSION, "files": files}, Dumper=_PositionsDumper, default_flow_style=False,
+                {"version": _SIDECAR_VERSION, "files": files, "containers": containers},
+                Dumper=_PositionsDumper, default_flow_style=False,
                 sort_keys=False,
             )
             # Side file first: if the main file's write is lost, its offsets differ from the side file's,

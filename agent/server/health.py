@@ -88,7 +88,9 @@ class Health:
     def register_target_status(self, name: str, status: TargetStatus) -> None:
         """Show `status()` under `name` in `/status`, replacing any target of that name.
 
-        A target whose dict says ``"ready": False`` has found nothing to tail yet (see `require_targets`).
+        A target whose dict says ``"ready": False`` has found nothing to tail yet (see `require_targets`);
+        one whose ``"failing"`` is a message cannot work now (the Docker daemon is unreachable): `/ready` fails
+        with that message while other targets keep working.
         """
         self._targets[name] = status
 
@@ -123,6 +125,10 @@ class Health:
             self._client_failure(name, client) for name, client in sorted(self._clients.items())
             if client.permanently_failing
         ]
+        for name, status in sorted(self._targets.items()):
+            failing = self._describe("target", name, status).get("failing")
+            if failing:
+                reasons.append(f"target {name} is failing: {failing}")
         if self.require_targets and self._started and not self._any_target_ready():
             reasons.append(NO_TARGETS_REASON)
         return not reasons, reasons

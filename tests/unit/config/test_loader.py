@@ -411,10 +411,21 @@ class TestWarnings:
 
     def test_unsupported_target_next_to_files(self, write: Any) -> None:
         """A job with files and an unsupported target runs without the latter."""
-        path = write(MINIMAL + "    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n")
+        path = write(MINIMAL + "    kubernetes_sd_configs:\n      - role: pod\n")
         assert load_config(path).warnings == [
-            ConfigProblem("scrape_configs[0].docker_sd_configs", "not supported yet; job 'system' runs without it")
+            ConfigProblem("scrape_configs[0].kubernetes_sd_configs", "not supported yet; job 'system' runs without it")
         ]
+
+    def test_docker_sd_configs_are_supported(self, write: Any) -> None:
+        """Files and containers in one job: no warning; the agent's own `start_from` is checked."""
+        path = write(MINIMAL + "    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n")
+        loaded = load_config(path)
+        assert loaded.warnings == []
+        assert loaded.config.scrape_configs[0].docker_sd_configs[0].start_from == "beginning"
+        bad = write(MINIMAL + "    docker_sd_configs:\n      - start_from: yesterday\n", "bad.yaml")
+        with pytest.raises(ConfigError) as caught:
+            load_config(bad)
+        assert [p.path for p in caught.value.problems] == ["scrape_configs[0].docker_sd_configs[0].start_from"]
 
     def test_static_config_without_path(self, write: Any) -> None:
         """A static_configs entry without __path__ in a files-only job tails nothing: warned."""
