@@ -341,3 +341,54 @@ async def test_socket_appearing_later_is_picked_up(
     assert await agent.terminate() == 0
     assert [e.line for e in received(loki, app)] == ["hello"]
 
+
+
+# -- real users' configs, unchanged but for where Loki and the positions file are
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "promtail-configs"
+
+
+def corpus_config(agents: Agents, loki: LokiReceiver, name: str) -> Path:
+    document = yaml.safe_load((CORPUS / name).read_text())
+    for entry in document["clients"]:
+        entry.update(url=loki.url, batchwait="100ms")
+    document["positions"] = {"filename": str(agents.directory / "positions.yaml")}
+    document["server"] = {"http_listen_address": "127.0.0.1", "http_listen_port": 0}
+    path = agents.directory / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "container_name", "labels", "script", "lines", "stream_labels", "tenant"),
+    [
+        pytest.param(
+            # Its `replace` expression has no capture group, so (as in Promtail) the colour codes stay.
+            "013_kroleg-docker-sd-replace.yaml", "app-{run}", {}, r"printf '\033[31mred\033[0m alert\n'",
+            ["\x1b[31mred\x1b[0m alert"], {"container": "app-{run}", "stream": "stdout"}, "", id="013-no-group",
+        ),
+        pytest.param(
+            "014_grafana-for-dev-docker-sd.yaml", "web-{run}", {"loki.log": "true"}, "echo plain line",
+            ["plain line"], {"container": "web-{run}", "job": "promtail", "stream": "stdout"}, "",
+            id="014-filter-static-labels",
+        ),
+        pytest.param(
+            "016_xql-guide-docker-sd-match.yaml", "xql-sample-{run}", {}, """echo '{"question":"abc42"}'""",
+            ['{"question":"abc42"}'], {"container": "xql-sample-{run}", "question": "abc42", "stream": "stdout"},
+            "tenant1", id="016-tenant-match",
+        ),
+    ],
+)
+async def test_real_configs_ship_containers_with_their_relabelled_labels(
+    agents: Agents, loki: LokiReceiver, containers: Containers, name: str, container_name: str,
+    labels: dict[str, str], script: str, lines: list[str], stream_labels: dict[str, str], tenant: str,
+) -> None:
+    agent = agents.start(config=corpus_config(agents, loki, name))
+    await agent.started()
+    app = containers.run(script, name=container_name.format(run=containers.run_id), labels=labels)
+    await loki.wait_until(lambda: len(received(loki, app)) >= len(lines), timeout=15, what="the container's lines")
+    assert await agent.terminate() == 0
+    got = received(loki, app)
+    assert [e.line for e in got] == lines
+    assert [e.labels for e in got] == [{k: v.format(run=containers.run_id) for k, v in stream_labels.items()}]
+    assert {e.tenant for e in got} == {tenant}
