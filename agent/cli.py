@@ -34,6 +34,9 @@ def run(argv: list[str]) -> int:
     if flags.version:
         print(f"agent, version {agent_version()} (Promtail-compatible log shipper for Loki)")
         return 0
+    if flags.args and flags.args[0] == "doctor":
+        at = len(argv) - len(flags.args)  # flags given before `doctor` count too
+        return _run_doctor(argv[:at] + argv[at + 1 :])
     if flags.args:
         print(f"unknown command {flags.args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
@@ -41,6 +44,27 @@ def run(argv: list[str]) -> int:
         print("-inspect works with -dry-run: add -dry-run", file=sys.stderr)
         return 2
     return _run_agent(flags)
+
+
+def _run_doctor(argv: list[str]) -> int:
+    """`agent doctor`: 0 when every check passed (warnings allowed), 1 when one failed, 2 on a bad command line."""
+    from agent.doctor.options import USAGE, parse_doctor_args
+    from agent.doctor.run import diagnose
+    from agent.logs import setup_logging
+
+    try:
+        options, flags = parse_doctor_args(argv)
+    except UsageError as exc:
+        print(f"{exc}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    if flags.help:
+        print(USAGE)
+        return 0
+    # The report is the output; the agent's own log (stderr) only says what went wrong inside doctor.
+    setup_logging(flags.log_level or "warn", flags.log_format or "logfmt")
+    report = diagnose(flags, options)
+    print(report.render_json() if options.format == "json" else report.render_text(), end="")
+    return 0 if report.ok else 1
 
 
 def _run_agent(flags: Flags) -> int:

@@ -216,7 +216,7 @@ class LokiClient:
             if self._stopped:
                 return  # stop() gave up before run() began: there is nothing to flush into
             # Reading certificates and secret files blocks: do it off the event loop.
-            http = await asyncio.to_thread(self._build_http)
+            http = await asyncio.to_thread(self.build_http_client)
             async with http:
                 self._http = http
                 self._up.set(1)
@@ -530,7 +530,7 @@ class LokiClient:
 
     # -- HTTP client
 
-    def _build_http(self) -> httpx.AsyncClient:
+    def build_http_client(self) -> httpx.AsyncClient:
         """The shared connection pool with TLS, proxy and credentials; reads files, so runs in a thread."""
         config = self.config
         headers = {"Content-Type": _CONTENT_TYPE, "User-Agent": USER_AGENT}

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import docker
 import pytest
@@ -32,7 +32,7 @@ BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 APPLETS = ("sh", "echo", "printf", "seq", "sleep", "usleep", "cat", "yes", "head", "date", "true", "tr", "mkfifo")
 
 
-def require_docker(reason: str) -> None:
+def require_docker(reason: str) -> NoReturn:
     """Skip the test for `reason`, or fail it when ``AGENT_REQUIRE_DOCKER=1``."""
     if os.environ.get("AGENT_REQUIRE_DOCKER") == "1":
         pytest.fail(f"Docker tests are required here (AGENT_REQUIRE_DOCKER=1) but {reason}", pytrace=False)

@@ -14,6 +14,7 @@ Misbehaviour is queued as rules; the first rule that applies to a request decide
     loki.hang(times=1)                                 # never answer (until loki.release())
     loki.close_connection(times=1)                     # read the request, close without answering
     loki.delay_ms = 50                                 # delay every answer
+    loki.ready_status = 503                            # GET /ready answers 503 (200 "ready" by default)
 
 Only requests answered 204 (the normal answer) have their entries recorded.
 """
@@ -179,6 +180,7 @@ class LokiReceiver:
 
     ssl_context: ssl.SSLContext | None = None
     delay_ms: float = 0.0
+    ready_status: int = 200
     entries: list[ReceivedEntry] = field(default_factory=list)
     requests: list[ReceivedRequest] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
@@ -193,6 +195,7 @@ class LokiReceiver:
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post(PUSH_PATH, self._handle)
+        app.router.add_get("/ready", self._ready)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
@@ -328,6 +331,11 @@ class LokiReceiver:
         response_headers = {"Retry-After": rule.retry_after} if rule is not None and rule.retry_after else None
         text = rule.body if rule is not None else ""
         return web.Response(status=status, text=text or None, headers=response_headers)
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        # Loki's own words: "ready", or why not (an ingester still joining the ring).
+        text = "ready" if self.ready_status == 200 else "Ingester not ready: waiting for 15s after being ready"
+        return web.Response(status=self.ready_status, text=text + "\n")
 
     def _rule_for(self, tenant: str, now: float) -> _Rule | None:
         for rule in self._rules:
