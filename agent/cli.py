@@ -68,7 +68,7 @@ def _run_doctor(argv: list[str]) -> int:
 
 
 def _run_agent(flags: Flags) -> int:
-    from agent.config.loader import Overrides, load_config, render_config
+    from agent.config.loader import LoadedConfig, Overrides, load_config, render_config
     from agent.logs import log_fields, setup_logging
 
     try:
@@ -108,7 +108,10 @@ def _run_agent(flags: Flags) -> int:
 
     options = RunOptions(dry_run=flags.dry_run, stdin=flags.stdin, inspect=flags.inspect)
     try:
-        agent = Agent(loaded, options)
+        def reload_config() -> LoadedConfig:
+            return load_config(flags.config_file, expand_env=flags.config_expand_env, overrides=overrides)
+
+        agent = Agent(loaded, options, load=reload_config)
         return asyncio.run(agent.run())
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)

@@ -336,9 +336,12 @@ class PositionStore:
             self.changed()
 
     def untrack(self, record: FileRecord) -> None:
-        """Stop tracking `record` but keep it (shutdown, or a reader that will be restarted)."""
+        """Stop tracking `record` but keep it (shutdown, reload, or a reader that will be restarted).
+
+        Chunks already handed out still advance its offset when acknowledged (clients flush after sources
+        stop), until another reader tracks the record."""
         if record.tracker is not None:
-            record.tracker._detach()
+            record.tracker._detach(keep_acks=True)
             record.tracker = None
 
     def changed(self) -> None:

@@ -178,8 +178,8 @@ class FileTracker:
         acked = self.record.offset
         while outstanding and outstanding[0].pending <= 0:
             acked = outstanding.popleft().position
-        if self.released:
-            return
+        if self.released or self.record.tracker not in (None, self):
+            return  # forgotten, or another reader took the record over
         if self._gauge is not None:
             self._gauge.dec(acked - self.record.offset)
         self.record.offset = acked
@@ -197,11 +197,14 @@ class FileTracker:
         self._gauge = self._store._track_gauge(path)
         self._gauge.inc(self._read - self.record.offset)
 
-    def _detach(self) -> None:
+    def _detach(self, *, keep_acks: bool = False) -> None:
+        """Stop reporting to the gauge; with `keep_acks`, chunks still in flight go on advancing the record
+        (until another reader tracks it), so a flush after the reader stopped still moves the position."""
         if self._gauge is not None:
             self._gauge.dec(self._read - self.record.offset)
             self._store._untrack_gauge(self._gauge_path)
-        self.released = True
+            self._gauge = None
+        self.released = not keep_acks
 
     def __repr__(self) -> str:
         return f"FileTracker(path={self.path!r}, read={self._read}, acked={self.record.offset})"

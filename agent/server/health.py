@@ -98,6 +98,10 @@ class Health:
         """Forget the target `name` (it stopped, or a reload removed it); unknown names are ignored."""
         self._targets.pop(name, None)
 
+    def unregister_client(self, name: str) -> None:
+        """Forget the client `name` (a reload replaced it); unknown names are ignored."""
+        self._clients.pop(name, None)
+
     def register_client(self, name: str, client: ClientStatus) -> None:
         """Show `client.state()` under `name` in `/status`; while it fails permanently, `/ready` fails."""
         self._clients[name] = client
@@ -114,6 +118,9 @@ class Health:
 
     def ready(self) -> tuple[bool, list[str]]:
         """Return whether the agent is ready and, when it is not, every reason why."""
+        return self._ready(self._target_states())
+
+    def _ready(self, targets: dict[str, dict[str, Any]]) -> tuple[bool, list[str]]:
         reasons: list[str] = []
         if self._stopping:
             reasons.append("the agent is shutting down")
@@ -125,17 +132,18 @@ class Health:
             self._client_failure(name, client) for name, client in sorted(self._clients.items())
             if client.permanently_failing
         ]
-        for name, status in sorted(self._targets.items()):
-            failing = self._describe("target", name, status).get("failing")
-            if failing:
-                reasons.append(f"target {name} is failing: {failing}")
-        if self.require_targets and self._started and not self._any_target_ready():
+        reasons += [
+            f"target {name} is failing: {state['failing']}" for name, state in targets.items() if state.get("failing")
+        ]
+        any_ready = any(state.get("ready", True) is not False for state in targets.values())
+        if self.require_targets and self._started and not any_ready:
             reasons.append(NO_TARGETS_REASON)
         return not reasons, reasons
 
     def status(self) -> dict[str, Any]:
         """Everything `/status` shows, as a JSON-able dict."""
-        is_ready, reasons = self.ready()
+        targets = self._target_states()
+        is_ready, reasons = self._ready(targets)
         return {
             "version": self.version,
             "started_at": self._started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -144,10 +152,7 @@ class Health:
             "not_ready_reasons": reasons,
             "config": {"source": self._config_source, "loaded": self._config_loaded},
             "warnings": list(self._warnings),
-            "targets": [
-                {"name": name, **self._describe("target", name, status)}
-                for name, status in sorted(self._targets.items())
-            ],
+            "targets": [{"name": name, **state} for name, state in targets.items()],
             "clients": [
                 {
                     "name": name,
@@ -164,9 +169,9 @@ class Health:
         why = f": {state['last_error']}" if state.get("last_error") else ""
         return f"{name}{where} is failing permanently{why}"
 
-    def _any_target_ready(self) -> bool:
-        return any(self._describe("target", name, status).get("ready", True) is not False
-                   for name, status in self._targets.items())
+    def _target_states(self) -> dict[str, dict[str, Any]]:
+        """Each target's description, by name, asked once per `/ready` or `/status` request."""
+        return {name: self._describe("target", name, status) for name, status in sorted(self._targets.items())}
 
     def _describe(self, kind: str, name: str, describe: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         # One broken status provider must not take `/status` or `/ready` down with it.

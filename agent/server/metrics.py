@@ -36,6 +36,14 @@ class Metrics:
             "Total number of parsing errors while receiving Docker messages.",
             registry=r,
         )
+        # -- Promtail-compatible: config reloads (SIGHUP, POST /reload)
+        self.reloads_succeeded = Counter(
+            "promtail_config_reload_success", "Number of successful configuration reloads.", registry=r
+        )
+        self.reloads_failed = Counter(
+            "promtail_config_reload_fail", "Number of configuration reloads that failed (the old one kept running).",
+            registry=r,
+        )
         # -- Promtail-compatible: clients
         self.sent_entries = Counter(
             "promtail_sent_entries", "Number of log entries sent to the ingester.", ["host"], registry=r

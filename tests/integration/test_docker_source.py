@@ -8,6 +8,7 @@ and the agent's `docker_sd_configs` filters on it, so tests never see each other
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections import Counter
 from collections.abc import Iterator
@@ -212,6 +213,31 @@ async def test_agent_restart_in_the_middle_loses_and_repeats_nothing(
         missing = [line for line in expected if line not in counts]
         duplicated = {line: n for line, n in counts.items() if n > 1}
         assert (stream, missing[:5], len(missing), list(duplicated.items())[:5]) == (stream, [], 0, [])
+
+
+@pytest.mark.slow
+async def test_reload_in_the_middle_loses_and_repeats_nothing(
+    agents: Agents, loki: LokiReceiver, containers: Containers
+) -> None:
+    """SIGHUP while a container logs: the new config's source resumes where the old one's lines were
+    acknowledged (clients flush first), and lines read after it carry the new labels."""
+    script = "i=0; while [ $i -lt 6000 ]; do echo line $i; i=$((i+1)); [ $((i % 100)) -eq 0 ] && usleep 20000; done"
+    path = config(agents, loki, docker_job(containers))
+    agent = await agents.start(config=path).started()
+    app = containers.run(script)
+    await loki.wait_until(lambda: len(received(loki, app)) >= 1500, timeout=30, what="1500 lines")
+    job = docker_job(containers)
+    job["relabel_configs"].append({"target_label": "reloaded", "replacement": "yes"})
+    config(agents, loki, job)
+    agent.send(signal.SIGHUP)
+    await agent.wait_for_log("Config reloaded.")
+    await wait_exited(app, timeout=60)
+    await loki.wait_until(lambda: len(received(loki, app)) >= 6000, timeout=30, what="all 6,000 lines")
+    assert await agent.terminate() == 0
+    counts = Counter(e.line for e in received(loki, app))
+    assert sorted(counts.values()) == [1] * 6000
+    assert set(counts) == {f"line {i}" for i in range(6000)}
+    assert any(e.labels.get("reloaded") == "yes" for e in received(loki, app))
 
 
 async def test_a_restarted_container_continues(agents: Agents, loki: LokiReceiver, containers: Containers) -> None:

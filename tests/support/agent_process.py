@@ -220,6 +220,11 @@ class AgentProcess:
         async with httpx.AsyncClient(trust_env=False, timeout=5.0) as http:
             return await http.get(f"http://127.0.0.1:{self.port}{path}")
 
+    async def post(self, path: str, timeout: float = 60.0) -> httpx.Response:
+        """POST to `path` on the agent's HTTP server (``/reload`` waits for clients to flush: a long timeout)."""
+        async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http:
+            return await http.post(f"http://127.0.0.1:{self.port}{path}")
+
     async def status(self) -> dict[str, Any]:
         """`/status` as JSON."""
         response = await self.get("/status")
