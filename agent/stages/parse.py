@@ -22,7 +22,9 @@ from agent.stages.fields import Expression, Source
 from agent.stages.values import (
     LABEL_NAME,
     LONE_SURROGATE,
+    decode_json_fields,
     decode_json_object,
+    go_numbers,
     go_string,
     is_valid_label_value,
     json_value,
@@ -32,6 +34,7 @@ from agent.stages.values import (
 JMESPathError = jmespath.exceptions.JMESPathError  # jmespath has no stubs: mypy sees Any
 
 _MISSING: Any = object()
+
 
 def _source_text(entry: LogEntry, source: str | None, bad: Any) -> str | None:
     """The text a parser reads: the line, or the string form of extracted[source] (None: skip the entry)."""
@@ -95,29 +98,36 @@ class RegexStage:
 # -- json ----------------------------------------------------------------------------------------------------
 
 
-def _compile_jmespath(expression: str) -> Callable[[Any], Any]:
-    """A function evaluating `expression` on decoded JSON; plain field paths skip the JMESPath interpreter."""
-    parsed = jmespath.compile(expression)
-    node = parsed.parsed
+def _field_path(expression: str) -> list[str] | None:
+    """The keys of a plain field path (``a``, ``a.b``, ``"a.b".c``), or None for any other expression."""
+    node = jmespath.compile(expression).parsed
     fields: list[str] = []
     while node["type"] == "subexpression" and node["children"][1]["type"] == "field":
         fields.insert(0, node["children"][1]["value"])
         node = node["children"][0]
-    if node["type"] == "field":
-        fields.insert(0, node["value"])
-        if len(fields) == 1:
-            key = fields[0]
-            return lambda data: data.get(key) if data.__class__ is dict else None
+    if node["type"] != "field":
+        return None
+    fields.insert(0, node["value"])
+    return fields
 
-        def walk(data: Any) -> Any:
-            for key in fields:
-                if data.__class__ is not dict:
-                    return None
-                data = data.get(key)
-            return data
 
-        return walk
-    return parsed.search  # type: ignore[no-any-return]
+def _compile_jmespath(expression: str) -> Callable[[Any], Any]:
+    """A function evaluating `expression` on decoded JSON; plain field paths skip the JMESPath interpreter."""
+    fields = _field_path(expression)
+    if fields is None:
+        return jmespath.compile(expression).search  # type: ignore[no-any-return]
+    if len(fields) == 1:
+        key = fields[0]
+        return lambda data: data.get(key) if data.__class__ is dict else None
+
+    def walk(data: Any) -> Any:
+        for key in fields:
+            if data.__class__ is not dict:
+                return None
+            data = data.get(key)
+        return data
+
+    return walk
 
 
 class JsonStage:
@@ -136,7 +146,7 @@ class JsonStage:
     """
 
     name: ClassVar[str] = "json"
-    __slots__ = ("_bad_source", "_ctx", "_drop", "_getters", "_malformed", "_source")
+    __slots__ = ("_bad_source", "_ctx", "_decode", "_drop", "_getters", "_malformed", "_source")
 
     class Config(ConfigModel):
         expressions: dict[str, str | None]
@@ -159,6 +169,10 @@ class JsonStage:
         self._getters = tuple(
             (key, _compile_jmespath(expression or key)) for key, expression in config.expressions.items()
         )
+        # Plain field paths only read values, so whole numbers may be decoded as ints and converted after;
+        # JMESPath functions and comparisons must see Go's floats from the start.
+        plain = all(_field_path(expression or key) is not None for key, expression in config.expressions.items())
+        self._decode = decode_json_fields if plain else decode_json_object
         self._source = config.source
         self._drop = config.drop_malformed
         self._ctx = ctx
@@ -170,7 +184,7 @@ class JsonStage:
         if text is None:
             return entry
         try:
-            data = decode_json_object(text)
+            data = self._decode(text)
         except ValueError:
             if self._drop:
                 self._ctx.count_drop("malformed_json", entry)
@@ -184,7 +198,12 @@ class JsonStage:
             except JMESPathError:
                 continue  # Promtail skips an expression that fails on this data
             cls = value.__class__
-            extracted[key] = value if cls is str or cls is float or value is None else json_value(value)
+            if cls is str or cls is float or value is None:
+                extracted[key] = value
+            elif cls is int:
+                extracted[key] = float(value)  # a whole number, from `decode_json_fields`
+            else:
+                extracted[key] = json_value(go_numbers(value))
         return entry
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 """A valid Prometheus label name (the legacy rule Loki's stream selectors are written in)."""
 
@@ -170,17 +172,62 @@ def _replace_surrogates(value: Any) -> Any:
     return value
 
 
+# The C scanner `decode` itself calls (an instance attribute typeshed does not declare).
+_scan_json: Callable[[str, int], tuple[Any, int]] = _JSON_DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def decode_json_object(text: str) -> dict[str, Any] | None:
     """Decode `text` as Promtail does into a ``map[string]interface{}``; raises ValueError if it is not one.
 
     JSON ``null`` decodes to None (an empty map in Go, not an error).
     """
-    data = decode_json(text)
-    if data is not None and data.__class__ is not dict:
-        raise ValueError("not a JSON object")
+    if text[:1] == "{" and text[-1:] == "}":
+        # A line that is one object, without surrounding whitespace, the usual case: the C scanner alone,
+        # without `JSONDecoder.decode`'s two Python calls and whitespace matches (-15 % of the decode).
+        try:
+            data, end = _scan_json(text, 0)
+        except StopIteration:
+            raise ValueError("not JSON") from None
+        if end != len(text):
+            raise ValueError("extra data after the JSON object")
+    else:
+        data = decode_json(text)
+        if data is not None and data.__class__ is not dict:
+            raise ValueError("not a JSON object")
     if "\\u" in text and ("\\ud" in text or "\\uD" in text):
         data = _replace_surrogates(data)  # lone surrogate escapes decode to U+FFFD in Go
     return data  # type: ignore[no-any-return]
+
+
+def decode_json_fields(text: str) -> dict[str, Any] | None:
+    """`decode_json_object`, except that whole numbers may come back as `int` (Go decodes them to float64):
+    pass what you read from it through `go_numbers`. About 2.3x faster on typical log lines.
+
+    orjson decodes what it accepts as Python's decoder does (numbers both round correctly, the last of
+    duplicate keys wins) and refuses what Python's decoder treats specially (lone surrogates, NaN, numbers out
+    of float range); what it refuses, or what is not an object, goes to `decode_json_object`, which decides.
+    """
+    if "-0" not in text:  # orjson reads -0 as the integer 0, which would lose Go's sign
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if data.__class__ is dict:
+                return data
+    return decode_json_object(text)
+
+
+def go_numbers(value: Any) -> Any:
+    """`value` with every `int` (not bool) made a float, in nested objects and arrays too, as Go decodes them."""
+    cls = value.__class__
+    if cls is int:
+        return float(value)
+    if cls is dict:
+        return {key: go_numbers(item) for key, item in value.items()}
+    if cls is list:
+        return [go_numbers(item) for item in value]
+    return value
 
 
 def json_value(value: Any) -> Any:

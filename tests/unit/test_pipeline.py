@@ -106,9 +106,7 @@ class TestProcess:
 
     def test_stages_run_in_order(self) -> None:
         """A drop stage placed after a rewrite sees the rewritten line."""
-        out = _pipeline([Upper(), DropContaining("B")]).process(
-            _entries(["a", "b"], _counting_checkpoint(2, []))
-        )
+        out = _pipeline([Upper(), DropContaining("B")]).process(_entries(["a", "b"], _counting_checkpoint(2, [])))
         assert [e.line for e in out] == ["A"]
 
     def test_dropped_entry_acknowledged_for_every_client(self) -> None:
@@ -136,9 +134,7 @@ class TestProcess:
 
     def test_equal_label_sets_are_shared_again(self) -> None:
         """Entries whose labels end up equal share one dict, so the client formats it once."""
-        out = _pipeline([LabelFromExtracted()]).process(
-            _entries(["a", "b", "c"], _counting_checkpoint(3, []))
-        )
+        out = _pipeline([LabelFromExtracted()]).process(_entries(["a", "b", "c"], _counting_checkpoint(3, [])))
         assert out[0].labels is out[1].labels is out[2].labels
 
     def test_interleaved_equal_label_sets_are_shared_across_chunks(self) -> None:
@@ -158,6 +154,105 @@ class TestProcess:
         assert all(labels is warn[0] for labels in warn)
         assert info[0] == {"job": "x", "level": "info"}
         assert warn[0] == {"job": "x", "level": "warn"}
+
+
+class SharedLevel(LabelFromExtracted):
+    """A label stage that can also run on shared labels, as `labels` does: it replaces the dict, never mutates it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def process(self, entry: LogEntry) -> LogEntry | None:
+        self.calls.append("process")
+        return super().process(entry)
+
+    def process_shared(self, entry: LogEntry) -> LogEntry | None:
+        self.calls.append("process_shared")
+        assert entry.extracted is not None
+        entry.labels = {**entry.labels, "level": str(entry.extracted.get("level", "none"))}
+        return entry
+
+
+class TestSharedLabels:
+    def test_shared_path_before_any_in_place_stage(self) -> None:
+        """A stage offering `process_shared` gets the source's dict as it is: no copy is made for it."""
+        stage = SharedLevel()
+        shared = {"job": "x"}
+        seen: list[dict[str, str]] = []
+
+        class Spy:
+            name: ClassVar[str] = "spy"
+
+            def process(self, entry: LogEntry) -> LogEntry | None:
+                seen.append(entry.labels)
+                return entry
+
+        _pipeline([Spy(), stage]).process(_entries(["a"], _counting_checkpoint(1, []), shared))
+        assert seen[0] is shared
+        assert stage.calls == ["process_shared"]
+        assert shared == {"job": "x"}
+
+    def test_in_place_stage_after_a_shared_one_gets_its_own_copy(self) -> None:
+        """An in-place label stage after a shared-path one mutates a private copy, never the shared result."""
+
+        class Derive(SharedLevel):
+            def __init__(self) -> None:
+                super().__init__()
+                self.result = {"job": "x", "level": "derived"}
+
+            def process_shared(self, entry: LogEntry) -> LogEntry | None:
+                entry.labels = self.result  # one dict for every entry, as `labels` shares its results
+                return entry
+
+        derive = Derive()
+
+        class AddTeam(LabelFromExtracted):
+            def process(self, entry: LogEntry) -> LogEntry | None:
+                entry.labels["team"] = entry.line
+                return entry
+
+        out = _pipeline([derive, AddTeam()]).process(_entries(["a", "b"], _counting_checkpoint(2, [])))
+        assert derive.result == {"job": "x", "level": "derived"}
+        assert [e.labels for e in out] == [
+            {"job": "x", "level": "derived", "team": "a"},
+            {"job": "x", "level": "derived", "team": "b"},
+        ]
+
+    def test_stages_from_the_first_in_place_one_run_in_place(self) -> None:
+        """After an in-place label stage, a stage that could run shared mutates the private copy instead."""
+        stage = SharedLevel()
+        shared = {"job": "x"}
+        out = _pipeline([LabelFromExtracted(), stage]).process(_entries(["a"], _counting_checkpoint(1, []), shared))
+        assert stage.calls == ["process"]
+        assert shared == {"job": "x"}
+        assert out[0].labels == {"job": "x", "level": "none"}
+
+    def test_released_entries_get_their_own_copy_too(self) -> None:
+        """Entries a holding stage releases later still get a private label dict before in-place stages."""
+        shared = {"job": "x"}
+        pipeline = _pipeline([HoldPairs(1), LabelFromExtracted()])
+        pipeline.process(_entries(["a"], _counting_checkpoint(1, []), shared))
+        out = pipeline.flush_due(final=True)
+        assert out[0].labels == {"job": "x", "level": "none"}
+        assert shared == {"job": "x"}
+
+    def test_wrapped_stage_runs_its_process(self) -> None:
+        """A wrapper forwarding other attributes (as `-inspect` does) is run through its own `process`."""
+        stage = SharedLevel()
+
+        class Wrapper:
+            name: ClassVar[str] = "wrapper"
+
+            def __getattr__(self, attribute: str) -> object:
+                return getattr(stage, attribute)
+
+            def process(self, entry: LogEntry) -> LogEntry | None:
+                return stage.process(entry)
+
+        shared = {"job": "x"}
+        _pipeline([Wrapper()]).process(_entries(["a"], _counting_checkpoint(1, []), shared))
+        assert stage.calls == ["process"]
+        assert shared == {"job": "x"}
 
 
 class TestHoldingStages:
