@@ -47,6 +47,7 @@ from agent.positions.cursors import CursorTracker
 from agent.positions.store import PositionStore
 from agent.relabel import RelabelConfig, relabel
 from agent.server.metrics import Metrics
+from agent.sources.coalesce import ChunkCoalescer
 from agent.sources.docker_api import DockerAPI, DockerNotFound, DockerUnavailable
 from agent.sources.docker_frames import STDERR, STDOUT, Cursor, Decoded, FrameError, LogDecoder, Mark
 from agent.sources.docker_targets import LOG_STREAM_LABEL, Container, containers, network_labels
@@ -109,7 +110,7 @@ class DockerSource:
         self.name = name
         self._config = config
         self._relabel = list(relabel_configs)
-        self._queue = queue
+        self._queue = ChunkCoalescer(queue)
         self._store = positions
         self._fanout = fanout
         self._metrics = metrics
@@ -138,6 +139,7 @@ class DockerSource:
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
+                group.create_task(self._queue.run(), name=f"docker-chunks:{self.name}")
                 while True:
                     try:
                         await self._session()
