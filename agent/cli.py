@@ -76,14 +76,7 @@ def _run_agent(flags: Flags) -> int:
     except ValueError as exc:
         print(f"-log.level/-log.format: {exc}", file=sys.stderr)
         return 2
-    overrides = Overrides(
-        client_url=flags.client_url,
-        client_tenant_id=flags.client_tenant_id,
-        client_external_labels=flags.client_external_labels,
-        positions_file=flags.positions_file,
-        http_listen_port=flags.server_http_listen_port,
-        log_level=flags.log_level,
-    )
+    overrides = Overrides.from_flags(flags)
     try:
         loaded = load_config(flags.config_file, expand_env=flags.config_expand_env, overrides=overrides)
     except ConfigError as exc:

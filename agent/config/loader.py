@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
@@ -34,6 +34,9 @@ from agent.config.problems import problems_from
 from agent.config.units import parse_duration
 from agent.errors import ConfigError, ConfigProblem
 from agent.stages.registry import StageSpec, validate_stages
+
+if TYPE_CHECKING:
+    from agent.flags import Flags
 
 EMBEDDED_SOURCE = "<embedded default>"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -55,6 +58,18 @@ class Overrides:
     positions_file: str | None = None  # -positions.file
     http_listen_port: int | None = None  # -server.http-listen-port
     log_level: str | None = None  # -log.level
+
+    @classmethod
+    def from_flags(cls, flags: Flags) -> Overrides:
+        """The overrides a parsed command line asks for."""
+        return cls(
+            client_url=flags.client_url,
+            client_tenant_id=flags.client_tenant_id,
+            client_external_labels=flags.client_external_labels,
+            positions_file=flags.positions_file,
+            http_listen_port=flags.server_http_listen_port,
+            log_level=flags.log_level,
+        )
 
 
 @dataclass

@@ -30,14 +30,7 @@ log = logging.getLogger(__name__)
 def diagnose(flags: Flags, options: DoctorOptions) -> Report:
     """Run every check for the config the agent would run with `flags`."""
     user = current_user()
-    overrides = Overrides(
-        client_url=flags.client_url,
-        client_tenant_id=flags.client_tenant_id,
-        client_external_labels=flags.client_external_labels,
-        positions_file=flags.positions_file,
-        http_listen_port=flags.server_http_listen_port,
-        log_level=flags.log_level,
-    )
+    overrides = Overrides.from_flags(flags)
     try:
         loaded = load_config(flags.config_file, expand_env=flags.config_expand_env, overrides=overrides)
         _check_stages(loaded)
