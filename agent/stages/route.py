@@ -99,6 +99,7 @@ class MatchStage:
         "_delayers",
         "_drop",
         "_holding",
+        "_matches",
         "_reason",
         "_selector",
         "_timed",
@@ -119,6 +120,7 @@ class MatchStage:
 
     def __init__(self, config: MatchConfig, ctx: StageContext, children: Sequence[Stage] = ()) -> None:
         self._selector: Selector = parse_selector(config.selector)
+        self._matches = self._selector.predicate
         self._ctx = ctx
         self._drop = config.action == "drop"
         self._reason = config.drop_counter_reason
@@ -143,7 +145,7 @@ class MatchStage:
             self.delay_for = self._delay_for
 
     def process(self, entry: LogEntry) -> LogEntry | None:
-        if not self._selector.matches(entry.labels, entry.line):
+        if not self._matches(entry.labels, entry.line):
             return entry
         if self._drop:
             self._ctx.count_drop(self._reason, entry)

@@ -13,15 +13,18 @@ the selector (and ``'{app="a"} |~ "\\\\d+"'`` in YAML). Backquoted raw strings a
 LogQL does (Promtail's own parser rejects them). Label matchers compare against ``""`` when the label is
 missing; their regexes match the whole value (LogQL anchors them). Line filters match anywhere in the line.
 
-This module owns the syntax and the compiled predicate; the `match` stage (`agent.stages.route`) owns what
-happens to entries.
+This module owns the syntax and the compiled predicate (one flat function per selector; `|=` is a plain
+`in`, and `|~`/`!~` regexes get cheap exact pre-checks, see `line_search`); the `match` stage
+(`agent.stages.route`) owns what happens to entries.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from agent.regex import compile_re2
 
@@ -65,7 +68,7 @@ class Selector:
     ```
     """
 
-    __slots__ = ("_contains", "_equals", "_label_tests", "_line_tests", "label_matchers", "line_filters")
+    __slots__ = ("_contains", "_equals", "_label_tests", "_line_tests", "label_matchers", "line_filters", "predicate")
 
     def __init__(self, label_matchers: tuple[LabelMatcher, ...], line_filters: tuple[LineFilter, ...]) -> None:
         self.label_matchers = label_matchers
@@ -75,19 +78,32 @@ class Selector:
         self._label_tests = tuple((m.name, _label_test(m)) for m in label_matchers if m.op != "=")
         self._contains = tuple(f.value for f in line_filters if f.op == "|=")
         self._line_tests = tuple(_line_test(f) for f in line_filters if f.op != "|=")
+        self.predicate: Callable[[Mapping[str, str], str], bool] = self._compile_predicate()
+        """`matches` as one flat function: what a hot caller (the `match` stage) holds and calls."""
 
     def matches(self, labels: Mapping[str, str], line: str) -> bool:
-        get = labels.get
-        for name, value in self._equals:
-            if get(name, "") != value:
-                return False
-        for name, test in self._label_tests:
-            if not test(get(name, "")):
-                return False
-        for text in self._contains:
-            if text not in line:
-                return False
-        return all(test(line) for test in self._line_tests)
+        return self.predicate(labels, line)
+
+    def _compile_predicate(self) -> Callable[[Mapping[str, str], str], bool]:
+        # One expression, in the order `matches` always tested: label equalities, other label tests, `|=`
+        # substrings (a plain `in`), then the other line filters. Values are bound as names, never inlined.
+        names: dict[str, object] = {}
+        terms: list[str] = []
+        for i, (name, value) in enumerate(self._equals):
+            names[f"n{i}"], names[f"v{i}"] = name, value
+            terms.append(f"labels.get(n{i}, '') == v{i}")
+        for i, (name, test) in enumerate(self._label_tests):
+            names[f"ln{i}"], names[f"lt{i}"] = name, test
+            terms.append(f"lt{i}(labels.get(ln{i}, ''))")
+        for i, text in enumerate(self._contains):
+            names[f"c{i}"] = text
+            terms.append(f"c{i} in line")
+        for i, test in enumerate(self._line_tests):
+            names[f"t{i}"] = test
+            terms.append(f"t{i}(line)")
+        source = f"def predicate(labels, line):\n    return {' and '.join(terms) or 'True'}\n"
+        exec(source, names)  # the fixed template above; every value is a bound name
+        return names["predicate"]  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         matchers = ", ".join(f"{m.name}{m.op}{m.value!r}" for m in self.label_matchers)
@@ -109,10 +125,10 @@ def _line_test(line_filter: LineFilter) -> Callable[[str], bool]:
     value = line_filter.value
     if line_filter.op == "!=":
         return lambda line: value not in line
-    pattern = _compile(value, "line filter")
+    search = line_search(_compile(value, "line filter"))
     if line_filter.op == "|~":
-        return lambda line: pattern.search(line) is not None
-    return lambda line: pattern.search(line) is None
+        return search
+    return lambda line: not search(line)
 
 
 def _compile(pattern: str, what: str) -> re.Pattern[str]:
@@ -245,3 +261,287 @@ class _Parser:
         self._skip_space()
         if not self._accept(token):
             raise SelectorError(message, self._pos)
+
+
+# -- regex line filters, made cheap -------------------------------------------------------------------------
+#
+# Python's `re` scans a case-insensitive pattern position by position (no literal or first-character skip),
+# about five times slower than the same pattern case-sensitive, and a line filter runs on every line that
+# reaches its `match`. `line_search` answers exactly what `pattern.search(line) is not None` answers, faster:
+#
+# - Required literals: from the parsed pattern, a set of strings of which every match contains at least one
+#   (``auth|log(?:in|on)`` -> {"auth", "log"}). A line containing none of them cannot match: a few `in` tests
+#   reject it before the regex runs.
+# - Case folding: a pattern whose every character test treats ASCII upper and lower case alike (``(?i)``
+#   throughout, or case-free parts such as digits and punctuation) matches an ASCII line exactly when it
+#   matches the line lowercased. For such a pattern a case-sensitive twin is compiled that tests the lowered
+#   characters explicitly; ASCII lines are lowered and searched with the twin (and its required literals).
+#   Lines with non-ASCII characters use the original pattern, since Unicode case folding (the Kelvin sign,
+#   the long s) is not ASCII's.
+#
+# The analysis reads `re`'s own parse tree (`re._parser`); any construct it does not know, or any failure,
+# leaves the plain `pattern.search`.
+
+try:
+    _sre_parser: Any = importlib.import_module("re._parser")
+    _sre_compiler: Any = importlib.import_module("re._compiler")
+    _C: Any = importlib.import_module("re._constants")
+    _CHAR_OPS: tuple[Any, ...] = (_C.LITERAL, _C.NOT_LITERAL, _C.IN, _C.ANY)
+except ImportError:  # a Python whose `re` internals moved: every regex filter keeps the plain search
+    _sre_parser = _sre_compiler = _C = None
+    _CHAR_OPS = ()
+_MIN_LITERAL = 2  # a required literal shorter than this rejects too few lines to be worth testing
+_MAX_LITERALS = 96
+_UPPER = frozenset(range(0x41, 0x5B))
+
+
+class _Unsupported(Exception):
+    """The pattern uses a construct the fast path does not handle."""
+
+
+def line_search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    """A predicate equal to ``pattern.search(line) is not None``, with cheap rejections (see above)."""
+    search = pattern.search
+    try:
+        plan = _plan(pattern)
+    except Exception:  # noqa: BLE001 - an analysis failure only costs speed
+        plan = None
+    if plan is None:
+        return lambda line: search(line) is not None
+    literals, twin, exact = plan
+    if twin is None:  # case-sensitive: required literals as written, on any line
+        return _literal_search(literals, None if exact else search)
+    twin_search = None if exact else twin.search
+    if not literals:
+
+        def lowered(line: str) -> bool:
+            if not line.isascii():
+                return search(line) is not None
+            return twin.search(line.lower()) is not None
+
+        return lowered
+
+    def lowered_with_literals(line: str) -> bool:
+        if not line.isascii():
+            return search(line) is not None
+        low = line.lower()
+        for literal in literals:
+            if literal in low:
+                return twin_search is None or twin_search(low) is not None
+        return False
+
+    return lowered_with_literals
+
+
+def _literal_search(literals: tuple[str, ...], search: Callable[[str], object] | None) -> Callable[[str], bool]:
+    if search is None:  # the pattern is these strings and nothing else
+        return lambda line: any(literal in line for literal in literals)
+
+    def test(line: str) -> bool:
+        for literal in literals:
+            if literal in line:
+                return search(line) is not None
+        return False
+
+    return test
+
+
+def _plan(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool] | None:
+    """(required literals, case-folded twin or None, whether the literals are all the pattern matches)."""
+    tree = _sre_parser.parse(pattern.pattern, pattern.flags)
+    flags = pattern.flags | tree.state.flags
+    if flags & re.LOCALE:
+        return None
+    scan = _Scan()
+    folded = scan.fold(tree.data, flags)
+    if scan.cased and scan.invariant:
+        # Case-insensitive, and case-free throughout: search the lowered line with a case-sensitive twin.
+        tree.state.flags &= ~re.IGNORECASE
+        twin = _sre_compiler.compile(_sre_parser.SubPattern(tree.state, folded), flags & ~re.IGNORECASE)
+        literals, exact = _literals(folded)
+        return literals, twin, exact
+    if scan.cased:
+        return None  # case-insensitive parts next to case-sensitive letters: left to `re`
+    literals, exact = _literals(tree.data)
+    return (literals, None, exact) if literals else None
+
+
+def _literals(data: list[tuple[Any, Any]]) -> tuple[tuple[str, ...], bool]:
+    """The required literals worth testing, and whether a line containing one of them surely matches."""
+    language, found = _analyse(data)
+    # All the pattern's texts spare the regex on a hit; a smaller required set spares `in` tests on a miss.
+    exact = language is not None and not _has_anchor(data)
+    if exact and language is not None and (not found or _score(_minimal(language)) >= _score(found)):
+        found = language
+    else:
+        exact = False
+    if not found:
+        return (), False
+    found = _minimal(found)
+    if len(found) > _MAX_LITERALS or min(map(_weight, found)) < _MIN_LITERAL:
+        return (), False
+    return tuple(sorted(found, key=lambda text: (-len(text), text))), exact
+
+
+def _has_anchor(data: list[tuple[Any, Any]]) -> bool:
+    for op, av in data:
+        if op is _C.AT:
+            return True
+        if op is _C.SUBPATTERN and _has_anchor(av[3].data):
+            return True
+        if op is _C.BRANCH and any(_has_anchor(p.data) for p in av[1]):
+            return True
+        if (op is _C.MAX_REPEAT or op is _C.MIN_REPEAT) and _has_anchor(av[2].data):
+            return True
+    return False
+
+
+class _Scan:
+    """Rewrites a parse tree for lowered ASCII text and notes whether that is exact (`invariant`)."""
+
+    __slots__ = ("_sets", "cased", "invariant")
+
+    def __init__(self) -> None:
+        self.cased = False  # some character test is case-insensitive
+        self.invariant = True  # every character test treats ASCII upper and lower case alike
+        self._sets: dict[tuple[object, int], frozenset[int]] = {}
+
+    def fold(self, data: list[tuple[Any, Any]], flags: int) -> list[tuple[Any, Any]]:
+        out: list[tuple[Any, Any]] = []
+        for op, av in data:
+            if op in _CHAR_OPS:
+                out.append(self._char(op, av, flags))
+            elif op is _C.AT:
+                out.append((op, av))
+            elif op is _C.SUBPATTERN:
+                group, add, remove, sub = av
+                inner = self.fold(sub.data, (flags | add) & ~remove)
+                add, remove = add & ~re.IGNORECASE, remove & ~re.IGNORECASE
+                if group is None and not add and not remove:
+                    out.extend(inner)
+                else:
+                    out.append((op, (group, add, remove, _sre_parser.SubPattern(sub.state, inner))))
+            elif op is _C.BRANCH:
+                branches = [_sre_parser.SubPattern(p.state, self.fold(p.data, flags)) for p in av[1]]
+                out.append((op, (av[0], branches)))
+            elif op is _C.MAX_REPEAT or op is _C.MIN_REPEAT:
+                low, high, sub = av
+                out.append((op, (low, high, _sre_parser.SubPattern(sub.state, self.fold(sub.data, flags)))))
+            else:
+                raise _Unsupported(op)
+        return out
+
+    def _char(self, op: Any, av: Any, flags: int) -> tuple[Any, Any]:
+        if op is _C.ANY:
+            return (op, av)
+        key = (repr((op, av)), flags & (re.IGNORECASE | re.ASCII))
+        matched = self._sets.get(key)
+        if matched is None:
+            state = _sre_parser.State()
+            state.flags = flags
+            test = _sre_compiler.compile(_sre_parser.SubPattern(state, [(op, av)]), flags).fullmatch
+            matched = self._sets[key] = frozenset(c for c in range(128) if test(chr(c)))
+        if flags & re.IGNORECASE:
+            self.cased = True
+        for upper in _UPPER:
+            if (upper in matched) != (upper + 32 in matched):
+                self.invariant = False
+                break
+        lowered = sorted(matched - _UPPER)
+        if len(lowered) == 1:
+            return (_C.LITERAL, lowered[0])
+        if not lowered:  # only upper case: not case-free, so the twin is never built
+            self.invariant = False
+            return (op, av)
+        return (_C.IN, [(_C.LITERAL, c) for c in lowered])
+
+
+def _analyse(data: list[tuple[Any, Any]]) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(every string `data` can match, when few; strings of which every match contains one), each or None.
+
+    Runs of nodes with few possible texts are multiplied out (``"(?:GET|POST) /`` -> '"GET /', '"POST /'),
+    which makes the required strings longer and rarer than the literal runs alone.
+    """
+    best: frozenset[str] | None = None
+    empty = frozenset(("",))
+    product = empty  # the texts of the run of few-text nodes ending here
+    whole = True  # every node so far had few texts: `product` is all of `data`
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found:
+            found = _minimal(found)
+        if found and (best is None or _score(found) > _score(best)):
+            best = found
+
+    for op, av in data:
+        exact, required = _node(op, av)
+        consider(required)
+        if exact is not None:
+            if op is not _C.LITERAL:
+                consider(exact)  # alone it may be rarer than multiplied out: '.env' against '"GET /.env' ...
+            joined = frozenset(a + b for a in product for b in exact)
+            if len(joined) <= _MAX_LITERALS:
+                product = joined
+                continue
+            whole = False
+            consider(product)
+            product = exact
+            continue
+        whole = False
+        consider(product)
+        product = empty
+    consider(product)
+    return (product if whole else None), best
+
+
+def _node(op: Any, av: Any) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    if op is _C.LITERAL:
+        return frozenset((chr(av),)), None
+    if op is _C.AT:
+        return frozenset(("",)), None  # zero-width: matches no text
+    if op is _C.IN and all(item_op is _C.LITERAL for item_op, _ in av) and len(av) <= 8:
+        return frozenset(chr(c) for _, c in av), None
+    if op is _C.SUBPATTERN:
+        return _analyse(av[3].data)
+    if op is _C.BRANCH:
+        results = [_analyse(p.data) for p in av[1]]
+        exact: frozenset[str] | None = None
+        if all(e is not None for e, _ in results):
+            exact = frozenset().union(*(e for e, _ in results if e is not None))
+            if len(exact) > _MAX_LITERALS:
+                exact = None
+        parts = [r if r is not None else e for e, r in results]
+        required = frozenset().union(*(p for p in parts if p is not None)) if all(parts) else None
+        return exact, required
+    if op is _C.MAX_REPEAT or op is _C.MIN_REPEAT:
+        low, high, sub = av
+        exact, required = _analyse(sub.data)
+        if exact is not None and low == high == 1:
+            return exact, None
+        if exact is not None and low == 0 and high == 1:
+            return exact | {""}, None
+        return None, ((exact or required) if low >= 1 else None)
+    return None, None
+
+
+def _minimal(found: frozenset[str]) -> frozenset[str]:
+    """`found` without the strings that contain another of them (that one is in the line whenever they are)."""
+    if "" in found:
+        return frozenset(("",))
+    ordered = sorted(found, key=len)
+    kept: list[str] = []
+    for text in ordered:
+        if not any(shorter in text for shorter in kept):
+            kept.append(text)
+    return frozenset(kept)
+
+
+def _score(found: frozenset[str]) -> tuple[int, int]:
+    """Longer strings are rarer, up to 4 characters; past that, fewer strings to test."""
+    return (min(4, *map(_weight, found)), -len(found))
+
+
+def _weight(text: str) -> int:
+    # A single punctuation character (a quote in SQL injection) is as rare as two letters.
+    return 2 if len(text) == 1 and not text.isalnum() and not text.isspace() and text != '"' else len(text)
