@@ -5,8 +5,11 @@ pytest puts `tests/` on sys.path (rootdir conftest, no `tests/__init__.py`), so 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from support.loki_receiver import LokiReceiver
@@ -18,3 +21,16 @@ async def loki() -> AsyncIterator[LokiReceiver]:
     async with LokiReceiver() as receiver:
         yield receiver
     assert receiver.protocol_errors == [], "the client sent requests Loki would reject as malformed"
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name loki.test, and its key (made with the openssl CLI)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=loki.test",
+         "-addext", "subjectAltName=DNS:loki.test"],
+        check=True, capture_output=True, timeout=30,
+    )
+    return cert, key

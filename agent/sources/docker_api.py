@@ -60,6 +60,7 @@ class DockerAPI:
         parts = urlsplit(host)
         self.socket_path = ""
         self._ssl: ssl.SSLContext | bool = False
+        self._request_options: dict[str, Any] = {}
         if parts.scheme == "unix":
             self.socket_path = parts.path
             self._base = "http://docker"
@@ -67,6 +68,8 @@ class DockerAPI:
             secure = parts.scheme == "https" or tls is not None
             if secure:
                 self._ssl = ssl_context(tls or TLSConfig(), f"{path}.tls_config" if path else "tls_config")
+                if tls is not None and tls.server_name:
+                    self._request_options["server_hostname"] = tls.server_name
             self._base = f"{'https' if secure else 'http'}://{parts.netloc}"
         else:
             raise ValueError(f"unsupported Docker host {host!r}: use unix:///path/to/docker.sock or tcp://host:port")
@@ -117,7 +120,8 @@ class DockerAPI:
     async def _get_json(self, path: str, query: dict[str, str] | None = None) -> Any:
         try:
             async with self._client().get(
-                self._base + path, params=query, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+                self._base + path, params=query, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                **self._request_options,
             ) as response:
                 await self._check(response, path)
                 return await response.json(content_type=None)
@@ -131,7 +135,7 @@ class DockerAPI:
         try:
             async with self._client().get(
                 self._base + "/events", params={"filters": json.dumps(filters)},
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT), **self._request_options,
             ) as response:
                 await self._check(response, "/events")
                 async for line in response.content:
@@ -152,7 +156,7 @@ class DockerAPI:
             async with self._client().get(
                 self._base + path, params=query,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT),
-                read_bufsize=READ_SIZE,
+                read_bufsize=READ_SIZE, **self._request_options,
             ) as response:
                 await self._check(response, path)
                 yield response.content

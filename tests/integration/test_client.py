@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import ssl
-import subprocess
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -486,37 +485,6 @@ class TestConnection:
             await client.queue.put(Acks().chunk(["direct"]))
             await loki.wait_for_entries(1)
         assert loki.lines() == ["direct"]
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for the name loki.test, and its key (made with the openssl CLI)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=loki.test",
-            "-addext",
-            "subjectAltName=DNS:loki.test",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 class TestTLS:

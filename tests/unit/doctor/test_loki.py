@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import socket
 import ssl
-import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -124,19 +123,6 @@ class TestLokiAnswers:
         checks = await check_client(0, client(loki.url), push=False)
         assert [check.name for check in checks][-1] == "loki[0] ready"
         assert loki.requests == []
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for the name loki.test, and its key (made with the openssl CLI)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=loki.test",
-         "-addext", "subjectAltName=DNS:loki.test"],
-        check=True, capture_output=True, timeout=30,
-    )
-    return cert, key
 
 
 @pytest.mark.asyncio
