@@ -6,12 +6,13 @@ pytest puts `tests/` on sys.path (rootdir conftest, no `tests/__init__.py`), so 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from support.agent_process import Agents
 from support.loki_receiver import LokiReceiver
 
 
@@ -34,3 +35,13 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=30,
     )
     return cert, key
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[Agents]:
+    """Agent processes started by the test; whatever still runs at the end is killed."""
+    runner = Agents(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.asyncio
 
 WIDTH = 40
 LINE_BYTES = len(line_text(0, WIDTH)) + 1  # every numbered line has the same length, newline included
-
-
-@pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Agents]:
-    """Agents started by the test; whatever still runs at the end is killed."""
-    runner = Agents(tmp_path)
-    try:
-        yield runner
-    finally:
-        runner.close()
 
 
 def client(loki: LokiReceiver, **options: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.asyncio
 
 CONFIGS = REPO / "tests" / "data" / "promtail-configs"
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+0000"
-
-
-@pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Agents]:
-    """Agents started by the test; whatever still runs at the end is killed."""
-    runner = Agents(tmp_path)
-    try:
-        yield runner
-    finally:
-        runner.close()
 
 
 def stdin_config(tmp_path: Path) -> Path:

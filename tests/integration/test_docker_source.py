@@ -29,15 +29,6 @@ NAME_TO_LABEL = {"source_labels": ["__meta_docker_container_name"], "regex": "/(
 
 
 @pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Agents]:
-    runner = Agents(tmp_path)
-    try:
-        yield runner
-    finally:
-        runner.close()
-
-
-@pytest.fixture
 def containers() -> Iterator[Containers]:
     yield from containers_fixture()
 

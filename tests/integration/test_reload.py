@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.asyncio
 
 TOTAL = 20_000
 RATE = 4_000  # lines per second: the reload happens while the file grows
-
-
-@pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Agents]:
-    runner = Agents(tmp_path)
-    try:
-        yield runner
-    finally:
-        runner.close()
 
 
 def client(loki: LokiReceiver) -> dict[str, Any]:
