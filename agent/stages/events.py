@@ -142,6 +142,18 @@ def duration_seconds(value: object, scale: float) -> float | None:
     return seconds if 0.0 <= seconds < math.inf else None
 
 
+def format_seconds(seconds: float) -> str:
+    """`format_go_float_g` for a duration (finite, not negative), without its Decimal in the common range.
+
+    From 1e-4 to below 1e6 Go prints a float64 in plain notation with the shortest digits that read back,
+    which is Python's `repr` (plain notation from 1e-4 to below 1e16) less a trailing ".0".
+    """
+    if 1e-4 <= seconds < 1e6:
+        text = repr(seconds)
+        return text[:-2] if text.endswith(".0") else text
+    return format_go_float_g(seconds)
+
+
 class EventStage:
     """`event`: set `event_category`, `event_type` and `severity`, count the event, observe its duration.
 
@@ -201,7 +213,7 @@ class EventStage:
         self._severities = {t: config.severities.get(t, config.severity) for t in types}
         events = ctx.metrics.events
         job, category = ctx.job_name, config.category
-        self._counters = {t: events.labels(job=job, event_category=category, event_type=t) for t in types}
+        self._counters = {t: events.labels(job=job, event_category=category, event_type=t).inc for t in types}
         if isinstance(config.duration, dict):
             self._duration = tuple((field, _UNIT_SECONDS[unit]) for field, unit in config.duration.items())
         elif config.duration is not None:
@@ -209,7 +221,7 @@ class EventStage:
         else:
             self._duration = ()
         self._histogram = (
-            ctx.metrics.event_duration.labels(job=ctx.job_name, operation=config.operation)
+            ctx.metrics.event_duration.labels(job=ctx.job_name, operation=config.operation).observe
             if config.operation is not None
             else None
         )
@@ -226,7 +238,7 @@ class EventStage:
                     seconds = duration_seconds(value, scale)
                     break
             if seconds is not None and self._histogram is not None:
-                self._histogram.observe(seconds)
+                self._histogram(seconds)
             if self._threshold is not None and (seconds is None or seconds <= self._threshold_for(extracted)):
                 return entry
         if "event_category" in entry.labels:
@@ -248,8 +260,8 @@ class EventStage:
         if seconds is not None:
             if metadata is None:
                 metadata = entry.metadata = {}
-            metadata["duration_seconds"] = format_go_float_g(round(seconds, 9))
-        self._counters[event_type].inc()
+            metadata["duration_seconds"] = format_seconds(round(seconds, 9))
+        self._counters[event_type]()
         return entry
 
     def _threshold_for(self, extracted: dict[str, Any]) -> float:

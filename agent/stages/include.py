@@ -50,7 +50,7 @@ class IncludeStage(MatchStage):
         self.inspect_name = f"include {config.pipeline}"
 
     def process(self, entry: LogEntry) -> LogEntry | None:
-        return self._run(entry, 0)
+        return self._flat(entry)
 
     def _delay_for(self, entry: LogEntry) -> float:
         return max(delay(entry) for delay in self._delayers)

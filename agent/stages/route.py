@@ -98,6 +98,7 @@ class MatchStage:
         "_ctx",
         "_delayers",
         "_drop",
+        "_flat",
         "_holding",
         "_matches",
         "_reason",
@@ -143,6 +144,7 @@ class MatchStage:
             self.flush_all = self._flush_all
         if self._delayers:
             self.delay_for = self._delay_for
+        self._flat: Callable[[LogEntry], LogEntry | None] = self._compile_run()
 
     def process(self, entry: LogEntry) -> LogEntry | None:
         if not self._matches(entry.labels, entry.line):
@@ -150,7 +152,46 @@ class MatchStage:
         if self._drop:
             self._ctx.count_drop(self._reason, entry)
             return None
-        return self._run(entry, 0)
+        return self._flat(entry)
+
+    def _compile_run(self) -> Callable[[LogEntry], LogEntry | None]:
+        """`_run(entry, 0)` as one generated function, with nested `match` selectors inlined.
+
+        Event pipelines are trees of `match` stages, and most of a line's time went into calling each
+        nested `match` (its `process`, then its selector) only to learn that it does not apply. Here a
+        nested keep-`match` is an `if` on its selector's expression (`Selector.inline`), and on a match a
+        direct call of its own generated function; other children are called as before. Stages that hold
+        entries keep `_run` (it acknowledges their children's drops).
+        """
+        if self.holds_entries:
+            return lambda entry: self._run(entry, 0)
+        names: dict[str, object] = {}
+        body: list[str] = []
+        fresh = False  # `labels` and `line` hold the entry's current values
+        for index, child in enumerate(self._children):
+            if type(child) is MatchStage and not child._drop:
+                if not fresh:
+                    body.append("    labels = entry.labels\n    line = entry.line")
+                condition, used = child._selector.inline(f"s{index}_")
+                names.update(used)
+                names[f"r{index}"] = child._flat
+                body.append(
+                    f"    if {condition}:\n"
+                    f"        entry = r{index}(entry)\n"
+                    "        if entry is None:\n"
+                    "            return None\n"
+                    "        labels = entry.labels\n"
+                    "        line = entry.line"
+                )
+                fresh = True
+            else:
+                names[f"p{index}"] = child.process
+                body.append(f"    entry = p{index}(entry)\n    if entry is None:\n        return None")
+                fresh = False
+        body.append("    return entry")
+        source = "def run(entry):\n" + "\n".join(body) + "\n"
+        exec(source, names)  # generated from the fixed templates above; every value is a bound name
+        return names["run"]  # type: ignore[return-value]
 
     def _run(self, entry: LogEntry, start: int) -> LogEntry | None:
         children = self._children

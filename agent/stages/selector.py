@@ -85,25 +85,35 @@ class Selector:
         return self.predicate(labels, line)
 
     def _compile_predicate(self) -> Callable[[Mapping[str, str], str], bool]:
-        # One expression, in the order `matches` always tested: label equalities, other label tests, `|=`
-        # substrings (a plain `in`), then the other line filters. Values are bound as names, never inlined.
+        source, names = self.inline("")
+        source = f"def predicate(labels, line):\n    return {source}\n"
+        exec(source, names)  # the fixed template of `inline`; every value is a bound name
+        return names["predicate"]  # type: ignore[return-value]
+
+    def inline(self, prefix: str) -> tuple[str, dict[str, object]]:
+        """`matches` as one Python expression over the names `labels` and `line`, and the names it uses.
+
+        The names all start with `prefix`, so a caller can inline several selectors into one generated
+        function (the `match` stage does, for its nested `match` stages). Values are bound as names, never
+        inlined into the source.
+        """
+        # In the order `matches` always tested: label equalities, other label tests, `|=` substrings (a
+        # plain `in`), then the other line filters.
         names: dict[str, object] = {}
         terms: list[str] = []
         for i, (name, value) in enumerate(self._equals):
-            names[f"n{i}"], names[f"v{i}"] = name, value
-            terms.append(f"labels.get(n{i}, '') == v{i}")
+            names[f"{prefix}n{i}"], names[f"{prefix}v{i}"] = name, value
+            terms.append(f"labels.get({prefix}n{i}, '') == {prefix}v{i}")
         for i, (name, test) in enumerate(self._label_tests):
-            names[f"ln{i}"], names[f"lt{i}"] = name, test
-            terms.append(f"lt{i}(labels.get(ln{i}, ''))")
+            names[f"{prefix}ln{i}"], names[f"{prefix}lt{i}"] = name, test
+            terms.append(f"{prefix}lt{i}(labels.get({prefix}ln{i}, ''))")
         for i, text in enumerate(self._contains):
-            names[f"c{i}"] = text
-            terms.append(f"c{i} in line")
+            names[f"{prefix}c{i}"] = text
+            terms.append(f"{prefix}c{i} in line")
         for i, test in enumerate(self._line_tests):
-            names[f"t{i}"] = test
-            terms.append(f"t{i}(line)")
-        source = f"def predicate(labels, line):\n    return {' and '.join(terms) or 'True'}\n"
-        exec(source, names)  # the fixed template above; every value is a bound name
-        return names["predicate"]  # type: ignore[return-value]
+            names[f"{prefix}t{i}"] = test
+            terms.append(f"{prefix}t{i}(line)")
+        return f"({' and '.join(terms) or 'True'})", names
 
     def __repr__(self) -> str:
         matchers = ", ".join(f"{m.name}{m.op}{m.value!r}" for m in self.label_matchers)
@@ -308,7 +318,9 @@ def line_search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
         plan = None
     if plan is None:
         return lambda line: search(line) is not None
-    literals, twin, exact = plan
+    literals, twin, exact, branches = plan
+    if branches is not None:
+        return _branch_search(branches, search, lowered=twin is not None)
     if twin is None:  # case-sensitive: required literals as written, on any line
         return _literal_search(literals, None if exact else search)
     twin_search = None if exact else twin.search
@@ -333,6 +345,43 @@ def line_search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     return lowered_with_literals
 
 
+_Branches = tuple[tuple[tuple[str, ...], Callable[[str], object] | None], ...]
+
+
+def _branch_search(branches: _Branches, search: Callable[[str], object], *, lowered: bool) -> Callable[[str], bool]:
+    """A pattern ``A|B|...``: each alternative behind its own required literals, and only its own regex.
+
+    A line containing a broad literal of one alternative (``time`` of ``one.time``) then runs that small
+    regex, not the whole alternation. `lowered`: the branches are the case-folded twin's (ASCII lines only).
+    """
+    if not lowered:
+
+        def test(line: str) -> bool:
+            for literals, branch_search in branches:
+                for literal in literals:
+                    if literal in line:
+                        if branch_search is None or branch_search(line) is not None:
+                            return True
+                        break
+            return False
+
+        return test
+
+    def lowered_test(line: str) -> bool:
+        if not line.isascii():
+            return search(line) is not None
+        low = line.lower()
+        for literals, branch_search in branches:
+            for literal in literals:
+                if literal in low:
+                    if branch_search is None or branch_search(low) is not None:
+                        return True
+                    break
+        return False
+
+    return lowered_test
+
+
 def _literal_search(literals: tuple[str, ...], search: Callable[[str], object] | None) -> Callable[[str], bool]:
     if search is None:  # the pattern is these strings and nothing else
         return lambda line: any(literal in line for literal in literals)
@@ -346,8 +395,11 @@ def _literal_search(literals: tuple[str, ...], search: Callable[[str], object] |
     return test
 
 
-def _plan(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool] | None:
-    """(required literals, case-folded twin or None, whether the literals are all the pattern matches)."""
+def _plan(
+    pattern: re.Pattern[str],
+) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool, _Branches | None] | None:
+    """(required literals, case-folded twin or None, whether the literals are all the pattern matches,
+    the alternatives of a top-level ``A|B|...`` each with its literals and regex, or None)."""
     tree = _sre_parser.parse(pattern.pattern, pattern.flags)
     flags = pattern.flags | tree.state.flags
     if flags & re.LOCALE:
@@ -359,11 +411,29 @@ def _plan(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], re.Pattern[str] | 
         tree.state.flags &= ~re.IGNORECASE
         twin = _sre_compiler.compile(_sre_parser.SubPattern(tree.state, folded), flags & ~re.IGNORECASE)
         literals, exact = _literals(folded)
-        return literals, twin, exact
+        branches = None if exact else _branches(folded, tree.state, flags & ~re.IGNORECASE)
+        return literals, twin, exact, branches
     if scan.cased:
         return None  # case-insensitive parts next to case-sensitive letters: left to `re`
     literals, exact = _literals(tree.data)
-    return (literals, None, exact) if literals else None
+    if not literals:
+        return None
+    return literals, None, exact, None if exact else _branches(tree.data, tree.state, flags)
+
+
+def _branches(data: list[tuple[Any, Any]], state: Any, flags: int) -> _Branches | None:
+    """A top-level alternation's branches, each with its required literals and (unless those are all it
+    matches) its own compiled search; None when the pattern is not one, or a branch has no literals."""
+    if len(data) != 1 or data[0][0] is not _C.BRANCH:
+        return None
+    parts = []
+    for branch in data[0][1][1]:
+        literals, exact = _literals(branch.data)
+        if not literals:
+            return None
+        search = None if exact else _sre_compiler.compile(_sre_parser.SubPattern(state, branch.data), flags).search
+        parts.append((literals, search))
+    return tuple(parts)
 
 
 def _literals(data: list[tuple[Any, Any]]) -> tuple[tuple[str, ...], bool]:

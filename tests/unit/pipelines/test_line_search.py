@@ -86,7 +86,7 @@ def test_case_insensitive_patterns_get_a_twin() -> None:
     """The costly case: a (?i) alternation is searched case-sensitively on the lowered line, after literals."""
     plan = _plan(compile_re2(r"(?i)permission denied|access denied|PermissionDenied"))
     assert plan is not None
-    literals, twin, exact = plan
+    literals, twin, exact, _ = plan
     assert set(literals) == {"permission denied", "access denied", "permissiondenied"}
     assert twin is not None
     assert not twin.flags & re.IGNORECASE
@@ -104,3 +104,28 @@ def test_anchors_are_not_exact() -> None:
 def test_case_sensitive_letters_keep_the_plain_search() -> None:
     """A pattern mixing case-insensitive parts with case-sensitive letters is not folded."""
     assert _plan(compile_re2(r"(?i)k(?-i:K)elvin")) is None
+
+
+def test_alternatives_get_their_own_regex() -> None:
+    """A broad literal of one alternative runs that alternative's small regex, not the whole alternation."""
+    pattern = compile_re2(r"(?i)log(?:in|on)|one.time|sign(?:ed)?.?in")
+    plan = _plan(pattern)
+    assert plan is not None
+    assert plan[3] is not None
+    fast = line_search(pattern)
+    for line in ["time=1 msg=x", "One-Time code", "signed-in ok", "SIGN IN", "design in", "logon", "Kelvin \u212a"]:
+        assert fast(line) == (pattern.search(line) is not None), line
+
+
+def test_format_seconds_is_go_g() -> None:
+    """The event stage's plain-notation shortcut prints what format_go_float_g prints."""
+    import random
+
+    from agent.stages.events import format_seconds
+    from agent.stages.metrics import format_go_float_g
+
+    rng = random.Random(5)
+    values = [0.0, 1e-4, 9.9e-5, 1e6, 999999.9, 5.0, 0.5, 1.25, 123456.0, 2.5e-9, 3e7]
+    values += [round(rng.uniform(0, 10) ** rng.uniform(-6, 7), 9) for _ in range(5000)]
+    for value in values:
+        assert format_seconds(value) == format_go_float_g(value), value
