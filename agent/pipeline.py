@@ -67,6 +67,10 @@ class Pipeline:
         self._steps = tuple(steps)
         self._timed = [(i, s) for i, s in enumerate(self._stages) if hasattr(s, "next_deadline")]
         self._delaying = any(hasattr(s, "delay_for") for s in self._stages)
+        # Whether `process` gives each entry its extracted map, or the first stage makes it (`makes_extracted`,
+        # looked up on the class: a wrapper such as `-inspect` must see the map the stage is given).
+        makes = bool(self._stages) and hasattr(type(self._stages[0]), "makes_extracted")
+        self._fresh_extracted = not (makes and self._stages[0].makes_extracted)  # type: ignore[attr-defined]
         self._last_labels: dict[str, str] = {}
         self._known_labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         self._log = RateLimitedLogger(log, interval=30.0)
@@ -115,8 +119,10 @@ class Pipeline:
         append = out.append
         steps = self._steps
         fanout = self._fanout
+        fresh = self._fresh_extracted
         for entry in chunk:
-            entry.extracted = dict(entry.labels)  # Promtail exposes the labels as extracted values
+            # Promtail exposes the labels as extracted values (or the first stage puts them there).
+            entry.extracted = entry.labels.copy() if fresh else None
             # `_run_from`, inline: this loop runs for every line.
             current = entry
             for process, holding in steps:
@@ -195,7 +201,7 @@ class Pipeline:
         """The slow path for pipelines with a delaying stage: wait where a stage asks to, entry by entry."""
         out: list[LogEntry] = []
         for entry in chunk:
-            entry.extracted = dict(entry.labels)
+            entry.extracted = entry.labels.copy() if self._fresh_extracted else None
             current = entry
             for (process, holding), delay_for in zip(self._steps, self._delays, strict=True):
                 if delay_for is not None:

@@ -21,6 +21,9 @@ Optional class attributes, read by `agent.pipeline`:
   timer; `flush_all() -> list[LogEntry]` at shutdown.
 - `delay_for(entry) -> float`: seconds to wait before `process(entry)` (0.0: go), for stages that apply
   backpressure (`limit` without `drop`). It has no side effects; the pipeline asks again after waiting.
+- `makes_extracted = True` (a class attribute or property) when the stage, run first, sets `entry.extracted`
+  itself whenever it is None, to the labels plus what it adds: the pipeline then leaves it None instead of
+  copying the labels into it first;
 - `nested_stages_field`: the config field holding nested stage lists (``match`` has ``stages``).
 
 `process` never raises on bad data: a line that does not parse is left as it is and counted.

@@ -91,6 +91,30 @@ class TestRFC3339Parser:
         for value in values:
             assert _answer(parser, value) == _generic(RFC3339_NANO, value), value
 
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(
+            st.builds(
+                lambda head, sep, fraction, zone: f"{head}{sep}{fraction}{zone}",
+                st.sampled_from(
+                    ["2024-11-26T00:00:00", "2024-02-30T00:00:00", "2024-11-26T0:00:00", "2024-11-26 00:00:00"]
+                ),
+                st.sampled_from([".", ",", ""]),
+                st.text(alphabet="0123456789", max_size=4) | st.sampled_from(["x", "\u0665", "5.5", "-1"]),
+                st.sampled_from(["Z", "z", "+00:00", "ZZ", ""]),
+            ),
+            min_size=2,
+            max_size=8,
+        )
+    )
+    @example(["2024-11-26T00:00:00.5Z", "2024-11-26T00:00:00.05Z", "2024-11-26T00:00:00.005Z"])
+    @example(["2024-11-26T00:00:00Z", "2024-11-26T00:00:00.1234Z", "2024-11-26T00:00:00.Z"])
+    def test_utc_milliseconds_share_the_seconds(self, values: list[str]) -> None:
+        """Values of one second with and without short fractions (the UTC lookup path) parse as generic ones."""
+        parser = RFC3339Parser(RFC3339_NANO)
+        for value in values * 2:
+            assert _answer(parser, value) == _generic(RFC3339_NANO, value), value
+
     @pytest.mark.parametrize("value", ["2024-02-30T00:00:00.5Z", "2024-11-26T00:00:00.5", "x"])
     def test_error_message_is_the_generic_one(self, value: str) -> None:
         """A value that fails gets the generic parser's error for that value."""

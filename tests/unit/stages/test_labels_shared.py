@@ -22,7 +22,9 @@ STAGES = [
     pytest.param("- labelallow: [job, app]", id="labelallow"),
 ]
 
-_values = st.none() | st.text(max_size=3) | st.floats(allow_nan=False) | st.booleans() | st.just("\udc80")
+_values = (
+    st.none() | st.text(max_size=3) | st.floats(allow_nan=False) | st.booleans() | st.integers() | st.just("\udc80")
+)
 _extracted = st.dictionaries(st.sampled_from(["app", "severity", "num", "other"]), _values, max_size=4)
 _labels = st.dictionaries(st.sampled_from(["job", "app", "filename", "n"]), st.text(max_size=3), max_size=4)
 
@@ -72,3 +74,20 @@ def test_nothing_to_set_keeps_the_dict(build: Any) -> None:
     entry = _entry(source, {"app": None})
     stage.process_shared(entry)
     assert entry.labels is source
+
+
+@pytest.mark.parametrize("snippet", [*STAGES, "- labels: {app: }", "- labels: {}"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.tuples(st.integers(min_value=0, max_value=2), _extracted), min_size=1, max_size=12))
+def test_runs_of_entries_as_in_place(build: Any, snippet: str, runs: list[tuple[int, dict[str, Any]]]) -> None:
+    """Entries on a few shared input dicts, one after another through one stage (its caches warm), each get
+    the labels the in-place path gives, and the input dicts stay as they were."""
+    (stage,) = build(snippet).stages
+    inputs = [{"job": "a"}, {"job": "b", "app": "x"}, {}]
+    for index, extracted in runs:
+        private = _entry(dict(inputs[index]), extracted)
+        stage.process(private)
+        shared = _entry(inputs[index], extracted)
+        stage.process_shared(shared)
+        assert list(shared.labels.items()) == list(private.labels.items())
+    assert inputs == [{"job": "a"}, {"job": "b", "app": "x"}, {}]

@@ -183,6 +183,17 @@ class TestTimestampStage:
         assert entry is not None
         assert entry.timestamp == expected
 
+    def test_year_less_cache_follows_the_clock(self) -> None:
+        """A value parsed (and cached) in one year gets the new year once the clock has passed New Year."""
+        clock = [_ns("2023-12-31T23:59:55+00:00")]
+        context = StageContext(job_name="test", metrics=Metrics(), now_ns=lambda: clock[0])
+        stage = TimestampStage(TimestampConfig(source="time", format="Jan _2 15:04:05"), context)
+        assert stage.process(_entry("Jun  1 00:00:00")).timestamp == _ns("2023-06-01T00:00:00+00:00")  # type: ignore[union-attr]
+        clock[0] = _ns("2024-01-01T00:00:01+00:00")  # within the re-check interval: still the cached year
+        assert stage.process(_entry("Jun  1 00:00:00")).timestamp == _ns("2023-06-01T00:00:00+00:00")  # type: ignore[union-attr]
+        clock[0] = _ns("2024-01-01T00:01:00+00:00")
+        assert stage.process(_entry("Jun  1 00:00:00")).timestamp == _ns("2024-06-01T00:00:00+00:00")  # type: ignore[union-attr]
+
     def test_fudge_after_last_known(self, build: Build) -> None:
         """With `fudge`, an unparsable value gets the stream's last timestamp plus 1ns, then plus 2ns."""
         stages = build("- timestamp: {source: time, format: RFC3339}")
