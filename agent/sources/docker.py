@@ -124,6 +124,7 @@ class DockerSource:
         self._wake = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._failing: str | None = None
+        self._connected = False
         self._daemon = ""
         self._started_ns = time.time_ns()
         self._warn = RateLimitedLogger(log, interval=60.0)
@@ -141,12 +142,15 @@ class DockerSource:
                 self._group = group
                 group.create_task(self._queue.run(), name=f"docker-chunks:{self.name}")
                 while True:
+                    self._connected = False
                     try:
                         await self._session()
                     except DockerUnavailable as exc:
                         self._set_failing(exc)
+                    if self._connected:  # it worked for a while: a new failure starts the backoff afresh
+                        delay = RETRY_MIN
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX) if self._failing else RETRY_MIN
+                    delay = min(delay * 2, RETRY_MAX)
         finally:
             await self._api.close()
 
@@ -177,6 +181,7 @@ class DockerSource:
         if self._failing is not None:
             log.info("Docker daemon reachable again.", extra=log_fields(job=self.name, host=self._config.host))
         self._failing = None
+        self._connected = True
         self._up.set(1)
         events = asyncio.ensure_future(self._watch_events())
         try:
