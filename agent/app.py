@@ -298,10 +298,6 @@ class Agent:
         self._topology_task: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
 
-    @property
-    def clients(self) -> list[Client]:
-        return self.topology.clients
-
     # -- running
 
     async def run(self) -> int:
@@ -341,7 +337,7 @@ class Agent:
                 "Agent started.",
                 extra=log_fields(
                     config=self.loaded.source,
-                    clients=len(self.clients),
+                    clients=len(self.topology.clients),
                     pipelines=len(self.topology.pipelines),
                     dry_run=self.options.dry_run,
                 ),

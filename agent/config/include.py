@@ -24,7 +24,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from agent.config import yamlio
-from agent.config.problems import suggest
+from agent.config.problems import describe_value, suggest
 from agent.errors import ConfigError, ConfigProblem
 
 BUNDLED_DIR = "pipelines"  # inside the `agent` package; packaging copies the top-level pipelines/ there
@@ -75,7 +75,7 @@ def resolve_include(
     if not isinstance(body, str) or not body.strip():
         names = ", ".join(bundled_names())
         message = f"include takes a bundled pipeline name ({names}) or a file path such as ./my-stages.yaml"
-        return None, [ConfigProblem(path, f"{message}, got {_describe(body)}")]
+        return None, [ConfigProblem(path, f"{message}, got {describe_value(body)}")]
     reference = body.strip()
     if is_path(reference):
         file = Path(base_dir, os.path.expanduser(reference)).resolve()
@@ -128,13 +128,3 @@ def resolve_include(
 
 def _join(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if path else prefix
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)

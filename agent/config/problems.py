@@ -92,9 +92,10 @@ def problems_from(error: ValidationError, model: type[BaseModel], prefix: str = 
         elif kind in ("value_error", "assertion_error"):
             message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         elif kind in _EXPECTED:
-            message = f"expected {_EXPECTED[kind]}, got {_describe(item.get('input'))}"
+            message = f"expected {_EXPECTED[kind]}, got {describe_value(item.get('input'))}"
         elif kind == "literal_error":
-            message = f"{str(item['msg']).replace('Input should be', 'expected')}, got {_describe(item.get('input'))}"
+            expected = str(item["msg"]).replace("Input should be", "expected")
+            message = f"{expected}, got {describe_value(item.get('input'))}"
         else:
             got = item.get("input")
             message = (
@@ -122,7 +123,8 @@ _EXPECTED = {
 }
 
 
-def _describe(value: object) -> str:
+def describe_value(value: object) -> str:
+    """How a config value of the wrong shape is named in a message."""
     if value is None:
         return "an empty value"
     if isinstance(value, dict):

@@ -3,7 +3,8 @@
 For a ``unix://`` host: the socket file exists (else: mount it), the agent's user may connect (else: the
 group to join, by name and GID, since a container knows the host's group only by number), and the Engine
 API answers ``GET /version`` (the version is printed). A ``tcp://`` or ``http(s)://`` host gets the API
-check only. Self-contained: it does not use the Docker log source, only the config it reads.
+check only, with the entry's `tls_config`. The API is asked through the Docker source's own client
+(`agent.sources.docker_api`), so doctor reaches the daemon exactly as the agent does.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import os
 import stat
 from typing import Any
 
-import httpx
-
+from agent.client.config import TLSConfig
 from agent.config.model import Config
 from agent.doctor.access import describe_path, permission_fix
 from agent.doctor.report import Check, failed, passed, skipped
+from agent.errors import AgentError
+from agent.sources.docker_api import DEFAULT_HOST, DockerAPI, DockerUnavailable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT = 5.0  # seconds for one connection or request: a healthy daemon answers /version at once
 
 
@@ -37,13 +38,16 @@ async def check_docker(config: Config, user: dict[str, Any]) -> list[Check]:
     hosts = docker_hosts(config)
     if not hosts:
         return [skipped("docker", "the config has no docker_sd_configs")]
+    tls = {
+        sd.host or DEFAULT_HOST: sd.tls_config
+        for scrape in reversed(config.scrape_configs) for sd in reversed(scrape.docker_sd_configs)
+    }  # the first entry naming a host wins
     checks: list[Check] = []
     for host in hosts:
         if host.startswith("unix://"):
             checks += await check_socket(host.removeprefix("unix://"), user)
         else:
-            url = "http://" + host.removeprefix("tcp://") if host.startswith("tcp://") else host
-            checks.append(await _check_version("docker API", host, httpx.AsyncHTTPTransport(), url))
+            checks.append(await _check_version("docker API", host, tls.get(host)))
     return checks
 
 
@@ -59,7 +63,7 @@ async def check_socket(path: str, user: dict[str, Any]) -> list[Check]:
     if access.failed:
         checks.append(skipped("docker API", "cannot connect"))
         return checks
-    checks.append(await _check_version("docker API", host, httpx.AsyncHTTPTransport(uds=path), "http://docker"))
+    checks.append(await _check_version("docker API", host))
     return checks
 
 
@@ -113,21 +117,25 @@ async def _check_connect(path: str, user: dict[str, Any]) -> Check:
     return passed("docker access", f"user {user['name']} may connect to {path}", path=path)
 
 
-async def _check_version(name: str, host: str, transport: httpx.AsyncHTTPTransport, base: str) -> Check:
+async def _check_version(name: str, host: str, tls: TLSConfig | None = None) -> Check:
+    not_docker = "check that docker_sd_configs.host is a Docker Engine API"
     try:
-        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=TIMEOUT) as http:
-            response = await http.get("/version")
-    except httpx.HTTPError as exc:
+        api = DockerAPI(host, tls)
+    except (ValueError, AgentError) as exc:  # an unsupported scheme, certificates that do not load
+        return failed(name, f"cannot reach {host}: {exc}", "fix docker_sd_configs.host and its tls_config", host=host)
+    try:
+        info = await api.version()
+    except DockerUnavailable as exc:
         fix = "check that the Docker daemon runs and that docker_sd_configs.host is its address"
-        return failed(name, f"no answer from {host}: {type(exc).__name__}: {exc}", fix, host=host)
-    if response.status_code != 200:
-        body = response.text.strip()[:300]
-        fix = "check that docker_sd_configs.host is a Docker Engine API"
-        return failed(name, f"{host} answered GET /version with {response.status_code}: {body}", fix, host=host)
+        return failed(name, f"no answer from {host}: {exc}", fix, host=host)
+    finally:
+        await api.close()
     try:
-        info = response.json()
-        version, api = str(info["Version"]), str(info["ApiVersion"])
-    except (ValueError, KeyError, TypeError):
-        return failed(name, f"{host} answered GET /version with something else than Docker's JSON",
-                      "check that docker_sd_configs.host is a Docker Engine API", host=host)
-    return passed(name, f"Docker Engine {version} answers on {host} (API version {api})", version=version, api=api)
+        version, api_version = str(info["Version"]), str(info["ApiVersion"])
+    except (KeyError, TypeError):
+        return failed(name, f"{host} answered GET /version with something else than Docker's JSON", not_docker,
+                      host=host)
+    return passed(
+        name, f"Docker Engine {version} answers on {host} (API version {api_version})", version=version,
+        api=api_version,
+    )

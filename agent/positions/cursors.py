@@ -12,7 +12,6 @@ for files: chunks complete in any order, the cursor moves to the end of the long
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -111,7 +110,6 @@ class CursorTracker:
         self.acked = acked
         self._on_advance = on_advance
         self._outstanding: deque[tuple[Checkpoint, Cursor]] = deque()
-        self._idle: asyncio.Event | None = None
 
     @property
     def idle(self) -> bool:
@@ -121,17 +119,8 @@ class CursorTracker:
         """The checkpoint of a chunk ending at `cursor` that completes after `acks` acknowledgements."""
         checkpoint = Checkpoint(0, acks, self._on_complete)
         self._outstanding.append((checkpoint, cursor))
-        if self._idle is not None:
-            self._idle.clear()
         self._advance()
         return checkpoint
-
-    async def wait_idle(self) -> None:
-        if not self._outstanding:
-            return
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        await self._idle.wait()
 
     def _on_complete(self, _: Checkpoint) -> None:
         self._advance()
@@ -143,5 +132,3 @@ class CursorTracker:
         while outstanding and outstanding[0][0].pending <= 0:
             self.acked = outstanding.popleft()[1]
         self._on_advance(self.acked)
-        if not outstanding and self._idle is not None:
-            self._idle.set()

@@ -88,7 +88,6 @@ class PositionStore:
         self._changed = asyncio.Event()
         self._gauge_users: dict[str, int] = {}
         self.containers = ContainerCursors()
-        self._saved_containers: list[object] = []
 
     # -- loading
 
@@ -112,9 +111,9 @@ class PositionStore:
                 "choose another location with positions.filename or -positions.file"
             ) from exc
         positions = self._parse_positions(raw) if raw is not None else {}
-        identities = self._load_sidecar()
+        identities, saved_containers = self._load_sidecar()
         try:
-            self.containers.load(self._saved_containers, positions)
+            self.containers.load(saved_containers, positions)
         except (ValueError, TypeError, KeyError) as exc:
             self.metrics.errors.labels(component="positions", reason="invalid_identity_file").inc()
             log.warning(
@@ -194,11 +193,12 @@ class PositionStore:
         )
         return {}
 
-    def _load_sidecar(self) -> dict[str, FileRecord]:
+    def _load_sidecar(self) -> tuple[dict[str, FileRecord], list[object]]:
+        """The side file's current file records (rotated ones go to `_rotated`) and its container cursors."""
         try:
             raw = fileio.read_file_now(self.sidecar_path)
             if raw is None:
-                return {}
+                return {}, []
             document = yaml.safe_load(raw)
             entries = document.get("files") if isinstance(document, dict) else None
             if not isinstance(entries, list):
@@ -206,7 +206,6 @@ class PositionStore:
             containers = document.get("containers") or []
             if not isinstance(containers, list):
                 raise ValueError("`containers:` is not a list")
-            self._saved_containers = containers
             current: dict[str, FileRecord] = {}
             for entry in entries:
                 record = _record_from_yaml(entry)
@@ -221,8 +220,8 @@ class PositionStore:
                 extra={"path": self.sidecar_path, "error": exc},
             )
             self._rotated.clear()
-            return {}
-        return current
+            return {}, []
+        return current, containers
 
     # -- generic keys (journal or container cursors)
 

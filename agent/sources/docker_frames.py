@@ -83,9 +83,6 @@ class Cursor:
         seconds, nanos = divmod(self.since(), 1_000_000_000)
         return f"{seconds}.{nanos:09d}"
 
-    def mark(self, stream: str) -> Mark:
-        return self.stderr if stream == STDERR else self.stdout
-
 
 class Decoded:
     """What one `LogDecoder.feed` completed, as parallel lists: the `streams` (stdout or stderr), Docker's

@@ -12,6 +12,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from agent.client.config import TLSConfig
+from agent.config.model import Config
+from agent.doctor.access import current_user
+from agent.doctor.docker import check_docker
 from agent.sources.docker_api import DockerAPI, DockerNotFound, DockerUnavailable, socket_problem
 
 
@@ -76,3 +79,13 @@ def test_socket_problems_say_what_to_do(tmp_path: Path) -> None:
     gid = (tmp_path / "docker.sock").stat().st_gid
     assert denied.reason == "permission_denied"
     assert f"add the agent's user to the group that owns the socket, GID {gid}" in str(denied)
+
+
+@pytest.mark.asyncio
+async def test_doctor_reaches_a_tls_host_as_the_agent_does(daemon: int, certificate: tuple[Path, Path]) -> None:
+    """`agent doctor` asks a tcp:// daemon through this client, with the entry's tls_config."""
+    host = f"tcp://127.0.0.1:{daemon}"
+    sd = {"host": host, "tls_config": {"ca_file": str(certificate[0]), "server_name": "loki.test"}}
+    config = Config.model_validate({"scrape_configs": [{"job_name": "c", "docker_sd_configs": [sd]}]})
+    [check] = await check_docker(config, current_user())
+    assert (check.status, check.message) == ("pass", f"Docker Engine 27.0.0 answers on {host} (API version 1.46)")
